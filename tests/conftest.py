@@ -1,0 +1,162 @@
+"""Shared fixtures: a private redis-server, MongoDB (mongomock or real), the app over real HTTP."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from truebond import bootstrap
+from truebond.clock import OffsetClock
+from truebond.config import Settings, load_settings
+from truebond.logging import configure_logging
+
+TEST_JWT_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
+WEBHOOK_SECRET = "whsec_test_secret_for_signing_0123456789"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A private redis-server on a free port for the whole run (or TRUEBOND_TEST_REDIS_URL)."""
+    url = os.environ.get("TRUEBOND_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.exit("redis-server is not installed (make test installs it)", returncode=3)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--databases", "16"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The private Redis, emptied before each test."""
+    redis.Redis.from_url(redis_server).flushdb()
+    return redis_server
+
+
+@pytest.fixture
+async def db() -> AsyncIterator[Any]:
+    """A fresh database: real MongoDB when TRUEBOND_TEST_MONGO_URL is set, else mongomock."""
+    url = os.environ.get("TRUEBOND_TEST_MONGO_URL")
+    if url:
+        from motor.motor_asyncio import AsyncIOMotorClient
+
+        client = AsyncIOMotorClient(url, tz_aware=True, serverSelectionTimeoutMS=5000)
+        name = f"truebond_test_{uuid.uuid4().hex[:12]}"
+        yield client[name]
+        await client.drop_database(name)
+        client.close()
+    else:
+        from mongomock_motor import AsyncMongoMockClient
+
+        yield AsyncMongoMockClient()["truebond_test"]
+
+
+@pytest.fixture
+def clock() -> OffsetClock:
+    """Real time that a test can move forward."""
+    return OffsetClock()
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    """Test settings: the private Redis, a strong JWT secret, the test webhook secret."""
+    return load_settings(
+        "test",
+        {
+            "REDIS_URL": redis_url,
+            "JWT_SECRET": TEST_JWT_SECRET,
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "FRONTEND_URL": "https://app.truebond.test",
+            "BACKEND_URL": "https://api.truebond.test",
+        },
+    )
+
+
+@pytest.fixture
+async def runtime(settings: Settings, db: Any, clock: OffsetClock) -> AsyncIterator[bootstrap.Runtime]:
+    """The assembled service with its indexes."""
+    rt = await bootstrap.build(settings, db=db, clock=clock, fast_hashing=True)
+    await bootstrap.ensure_indexes(rt.unit)
+    yield rt
+    await rt.close()
+
+
+@pytest.fixture
+async def client(runtime: bootstrap.Runtime, aiohttp_client: Any) -> Any:
+    """An HTTP client talking to the app on a real local port."""
+    return await aiohttp_client(bootstrap.web_app(runtime))
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """Capture the JSON log lines written during a test."""
+    buffer = io.StringIO()
+    configure_logging(json=True, stream=buffer)
+    yield buffer
+    configure_logging(json=True)
+
+
+def signup_body(**overrides: Any) -> dict[str, Any]:
+    """A valid signup body with a unique email and phone."""
+    n = uuid.uuid4().int % 10**10
+    body: dict[str, Any] = {
+        "name": "Asha Rao",
+        "email": f"asha{n}@example.com",
+        "mobile_number": f"9{n:09d}"[:10],
+        "password": "correct-horse-1",
+        "age": 27,
+        "gender": "female",
+        "interested_in": "male",
+        "intent": "dating",
+        "min_age": 24,
+        "max_age": 35,
+        "max_distance_km": 25,
+    }
+    body.update(overrides)
+    return body
+
+
+async def signup(client: Any, **overrides: Any) -> dict[str, Any]:
+    """Create an account over HTTP and return the answer (asserting 201)."""
+    resp = await client.post("/api/auth/signup", json=signup_body(**overrides))
+    body: dict[str, Any] = await resp.json()
+    assert resp.status == 201, body
+    return body
+
+
+def auth(token: str) -> dict[str, str]:
+    """An Authorization header."""
+    return {"Authorization": f"Bearer {token}"}

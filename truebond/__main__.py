@@ -1,0 +1,205 @@
+"""The `truebond` command: serve | dev | project | replay | verify | indexes | roles."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from truebond import bootstrap
+from truebond.config import ConfigError, Mode, Settings, load_settings
+from truebond.logging import configure_logging, get_logger
+from truebond.projections.runner import Projector
+
+log = get_logger("truebond.cli")
+
+
+def say(line: str = "") -> None:
+    """Write a line of command output for the operator (not a log line)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="truebond", description="TrueBond backend")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("serve", "dev"):
+        p = sub.add_parser(name, help=f"run the API ({name} mode)")
+        p.add_argument("--host", default="127.0.0.1" if name == "dev" else "0.0.0.0")  # noqa: S104
+        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--stripe-api-base", default=None)
+        p.add_argument("--email-api-base", default=None)
+        p.add_argument("--storage-endpoint", default=None)
+    sub.add_parser("project", help="tail the event store and update read models")
+    replay = sub.add_parser("replay", help="rebuild read models from the events")
+    replay.add_argument("--projection", action="append", default=None)
+    sub.add_parser("verify", help="check hash chains and compare read models with re-derived ones")
+    sub.add_parser("indexes", help="create the indexes")
+    roles = sub.add_parser("roles", help="grant or revoke a role (audited)")
+    roles.add_argument("action", choices=["grant", "revoke"])
+    roles.add_argument("email")
+    roles.add_argument("role", choices=["admin", "super_admin"])
+    roles.add_argument("--reason", default="")
+    return parser
+
+
+def _settings(args: argparse.Namespace, mode: Mode) -> Settings:
+    return load_settings(
+        mode,
+        dotenv_path=Path(".env"),
+        stripe_api_base=getattr(args, "stripe_api_base", None),
+        email_api_base=getattr(args, "email_api_base", None),
+        storage_endpoint=getattr(args, "storage_endpoint", None),
+    )
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    runtime = await bootstrap.build(settings)
+    unit = runtime.unit
+    await bootstrap.ensure_indexes(unit)
+    app = bootstrap.web_app(runtime)
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    if settings.mode == "dev":
+        # One process in dev: the projector runs beside the API.
+        tasks.append(asyncio.create_task(Projector(unit.projections).run(stop)))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port)
+    await site.start()
+    log.info("truebond.started", **runtime.unit.settings.describe(), host=args.host, port=args.port)
+    if settings.mode == "dev":
+        _print_try_it(args.host, args.port)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("truebond.stopping")
+    await runner.cleanup()
+    for task in tasks:
+        await task
+    await runtime.close()
+
+
+def _print_try_it(host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
+    signup = (
+        '{"name":"Asha","email":"asha@example.com","mobile_number":"9876543210","password":"correct-horse-1",'
+        '"age":27,"gender":"female","interested_in":"male","intent":"dating","min_age":24,"max_age":35,"max_distance_km":25}'
+    )
+    say()
+    say(f"TrueBond API (dev) listening on {base}  -  health: {base}/api/health  -  OpenAPI: {base}/api/openapi.json")
+    say("Try it:")
+    say(f"  curl -s -X POST {base}/api/auth/signup -H 'Content-Type: application/json' -d '{signup}'")
+    say(
+        f"  TOKEN=$(curl -s -X POST {base}/api/auth/login -H 'Content-Type: application/json' "
+        "-d '{\"email\":\"asha@example.com\",\"password\":\"correct-horse-1\"}' "
+        "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+    )
+    say(f'  curl -s {base}/api/auth/me -H "Authorization: Bearer $TOKEN"')
+    say()
+
+
+async def _project(settings: Settings) -> None:
+    runtime = await bootstrap.build(settings)
+    await bootstrap.ensure_indexes(runtime.unit)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await Projector(runtime.unit.projections).run(stop)
+    await runtime.close()
+
+
+async def _replay(settings: Settings, names: list[str] | None) -> int:
+    runtime = await bootstrap.build(settings)
+    try:
+        count = await runtime.unit.projections.replay(names)
+    except KeyError as exc:
+        say(f"unknown projection {exc}")
+        return 2
+    finally:
+        await runtime.close()
+    say(f"replayed {count} events into {', '.join(v.name for v in runtime.unit.projections.named(names))}")
+    return 0
+
+
+async def _verify(settings: Settings) -> int:
+    from truebond.verify import verify
+
+    runtime = await bootstrap.build(settings)
+    try:
+        problems = await verify(runtime.unit)
+    finally:
+        await runtime.close()
+    for line in problems:
+        say(line)
+    say("verify: OK" if not problems else f"verify: {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+async def _indexes(settings: Settings) -> int:
+    runtime = await bootstrap.build(settings)
+    try:
+        for name in await bootstrap.ensure_indexes(runtime.unit):
+            say(name)
+    finally:
+        await runtime.close()
+    return 0
+
+
+async def _roles(settings: Settings, action: str, email: str, role: str, reason: str) -> int:
+    from truebond.commands import identity
+    from truebond.errors import NotFound
+
+    runtime = await bootstrap.build(settings)
+    try:
+        new_role = role if action == "grant" else "user"
+        user_id, previous = await identity.set_role(runtime.unit, email, new_role, reason, actor="system:cli")
+    except NotFound:
+        say("no account with that email")
+        return 1
+    finally:
+        await runtime.close()
+    say(f"user {user_id}: role {previous} -> {new_role}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `truebond` command."""
+    args = _parser().parse_args(argv)
+    mode: Mode = {"serve": "serve", "dev": "dev"}.get(args.command, "tool")  # type: ignore[assignment]
+    configure_logging(json=mode != "dev")
+    try:
+        settings = _settings(args, mode)
+    except ConfigError as exc:
+        log.error("config.invalid", problem=str(exc))
+        say(f"configuration error: {exc}")
+        return 2
+    if args.command in ("serve", "dev"):
+        asyncio.run(_serve(args, settings))
+        return 0
+    if args.command == "project":
+        asyncio.run(_project(settings))
+        return 0
+    if args.command == "replay":
+        return asyncio.run(_replay(settings, args.projection))
+    if args.command == "verify":
+        return asyncio.run(_verify(settings))
+    if args.command == "indexes":
+        return asyncio.run(_indexes(settings))
+    if args.command == "roles":
+        return asyncio.run(_roles(settings, args.action, args.email, args.role, args.reason))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Access tokens: HS256 JWTs with pinned algorithm, issuer and audience (pyjwt)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import attrs
+import jwt
+
+ISSUER = "truebond"
+AUDIENCE = "truebond-api"
+ACCESS_TTL_SECONDS = 15 * 60
+ALGORITHM = "HS256"
+
+
+class InvalidToken(Exception):
+    """The token is malformed, forged, expired or for another audience."""
+
+
+@attrs.frozen
+class AccessClaims:
+    """What a verified access token says."""
+
+    user_id: str
+    session_id: str
+    role: str
+    expires_at: int
+
+
+class AccessTokens:
+    """Issue and verify access tokens."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def issue(self, user_id: str, session_id: str, role: str, now: float) -> str:
+        """A signed 15-minute access token for a session."""
+        claims: dict[str, Any] = {
+            "sub": user_id,
+            "sid": session_id,
+            "role": role,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "iat": int(now),
+            "exp": int(now) + ACCESS_TTL_SECONDS,
+            "jti": secrets.token_hex(8),
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str, now: float) -> AccessClaims:
+        """The claims of a valid token; raises InvalidToken otherwise."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={"require": ["sub", "sid", "role", "exp", "iat", "iss", "aud"], "verify_exp": False},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(type(exc).__name__) from None
+        # Expiry is checked against the injected clock so tests can move time.
+        if int(claims["exp"]) <= now:
+            raise InvalidToken("expired")
+        return AccessClaims(str(claims["sub"]), str(claims["sid"]), str(claims["role"]), int(claims["exp"]))

@@ -1,0 +1,47 @@
+"""The aiohttp application: middlewares, the route table, CORS and the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import aiohttp_cors
+from aiohttp import web
+
+from truebond.api import openapi, routes_admin, routes_auth, routes_health
+from truebond.api.middlewares import errors, request_context, security_headers
+from truebond.api.routing import UNIT_KEY, Route, wrap
+from truebond.api.validation import JSON_LIMIT
+from truebond.commands.unit import Unit
+
+ROUTE_TABLES: list[list[Route]] = [routes_health.ROUTES, routes_auth.ROUTES, routes_admin.ROUTES]
+
+
+def all_routes() -> list[Route]:
+    """Every route of the API, in registration order."""
+    return [route for table in ROUTE_TABLES for route in table]
+
+
+def create_app(unit: Unit, routes: Iterable[Route] | None = None) -> web.Application:
+    """Build the web application around an assembled Unit."""
+    table = list(routes if routes is not None else all_routes())
+    app = web.Application(middlewares=[request_context, errors], client_max_size=max(JSON_LIMIT, *(r.max_body for r in table)))
+    app[UNIT_KEY] = unit
+    app[openapi.OPENAPI_KEY] = openapi.build(table)
+    app.on_response_prepare.append(security_headers)
+    for route in table:
+        app.router.add_route(route.method, route.path, wrap(route))
+    cors = aiohttp_cors.setup(
+        app,
+        defaults={
+            unit.settings.frontend_origin: aiohttp_cors.ResourceOptions(
+                allow_credentials=True,
+                allow_headers=("Authorization", "Content-Type", "X-Request-ID", "X-Confirm-Token"),
+                expose_headers=("Retry-After", "X-Request-ID"),
+                allow_methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+                max_age=600,
+            )
+        },
+    )
+    for resource in list(app.router.resources()):
+        cors.add(resource)
+    return app

@@ -1,0 +1,117 @@
+"""Request ids and logging, the one error envelope, and security headers."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+from secure import (
+    CacheControl,
+    ContentSecurityPolicy,
+    CrossOriginOpenerPolicy,
+    CrossOriginResourcePolicy,
+    ReferrerPolicy,
+    Secure,
+    Server,
+    StrictTransportSecurity,
+    XContentTypeOptions,
+    XFrameOptions,
+)
+
+from truebond.errors import AppError
+from truebond.logging import get_logger
+
+log = get_logger("truebond.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SECURE_HEADERS = Secure(
+    hsts=StrictTransportSecurity().max_age(31_536_000).include_subdomains(),
+    xcto=XContentTypeOptions().nosniff(),
+    xfo=XFrameOptions().deny(),
+    csp=ContentSecurityPolicy().default_src("'none'").frame_ancestors("'none'"),
+    referrer=ReferrerPolicy().no_referrer(),
+    coop=CrossOriginOpenerPolicy().same_origin(),
+    corp=CrossOriginResourcePolicy().same_origin(),
+    cache=CacheControl().no_store(),
+    server=Server().set("truebond"),
+)
+
+_STATUS_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Not authenticated"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    413: ("payload_too_large", "Request body too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+}
+
+
+def envelope(status: int, code: str, detail: str, request_id: str, **extra: Any) -> web.Response:
+    """The error body every failure uses: {detail, code, request_id} (+ extras such as errors)."""
+    body = {"detail": detail, "code": code, "request_id": request_id, **extra}
+    return web.json_response(body, status=status)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give each request an id, bind it to every log line, and log the outcome."""
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if incoming.replace("-", "").isalnum() and 8 <= len(incoming) <= 64 else uuid.uuid4().hex
+    request["request_id"] = request_id
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        log.info(
+            "http.request",
+            method=request.method,
+            path=request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched",
+            status=status,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into the envelope; unexpected ones log their traceback and say 500."""
+    request_id = str(request.get("request_id", ""))
+    try:
+        response = await handler(request)
+    except AppError as exc:
+        response = envelope(exc.status, str(exc.extra.get("code", exc.code)), exc.detail, request_id,
+                            **{k: v for k, v in exc.extra.items() if k != "code"})
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        if exc.status >= 500:
+            log.warning("http.dependency_down", error_code=exc.code, cause=type(exc.__cause__).__name__)
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code, detail = _STATUS_CODES.get(exc.status, ("error", exc.reason or "Error"))
+        response = envelope(exc.status, code, detail, request_id)
+        if exc.status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("http.unhandled_error")
+        return envelope(500, "internal", "Internal server error", request_id)
+    return response
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare hook: security headers on every answer, errors and preflights too."""
+    for name, value in SECURE_HEADERS.headers.items():
+        response.headers[name] = value

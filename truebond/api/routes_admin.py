@@ -1,0 +1,33 @@
+"""Admin identity: login for admin roles only, and /api/admin/me."""
+
+from __future__ import annotations
+
+import voluptuous as vol
+from aiohttp import web
+
+from truebond.adapters.ratelimit import ADMIN_LOGIN
+from truebond.api.routing import Req, Route, json_response
+from truebond.api.validation import EMAIL, strict
+from truebond.commands import identity
+
+ADMIN_LOGIN_SCHEMA = strict({vol.Required("email"): EMAIL, vol.Required("password"): vol.All(str, vol.Length(min=1, max=128))})
+
+
+async def admin_login(req: Req) -> web.StreamResponse:
+    """POST /api/admin/login: the same generic failure for non-admins as for wrong passwords."""
+    email = identity.normalise_email(req.body["email"])
+    await req.unit.limiter.hit(ADMIN_LOGIN, f"{email}|{req.request.remote}")
+    tokens, user = await identity.password_login(req.unit, email, req.body["password"], None, req.client, admin=True)
+    return json_response({"access_token": tokens.access_token, "admin_name": user.get("name"), "admin_role": tokens.role})
+
+
+async def admin_me(req: Req) -> web.StreamResponse:
+    """GET /api/admin/me."""
+    user = req.me.user
+    return json_response({"id": req.me.user_id, "name": user.get("name"), "email": user.get("email"), "role": req.me.role})
+
+
+ROUTES = [
+    Route("POST", "/api/admin/login", admin_login, body=ADMIN_LOGIN_SCHEMA, summary="Admin login", tag="admin"),
+    Route("GET", "/api/admin/me", admin_me, auth="admin", summary="The calling admin", tag="admin"),
+]

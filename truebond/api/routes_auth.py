@@ -1,0 +1,231 @@
+"""Accounts and sessions: signup, password login, refresh, logout, sessions, me."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+from aiohttp import web
+
+from truebond.adapters.ratelimit import LOGIN, REFRESH, SIGNUP
+from truebond.api.routing import Req, Route, json_response
+from truebond.api.validation import EMAIL, integer, strict, text
+from truebond.commands import identity
+from truebond.commands.identity import SessionTokens, Signup
+from truebond.errors import Unauthorized, ValidationFailed
+from truebond.events.base import Meta
+from truebond.projections import ledger as ledger_view
+from truebond.projections import sessions as sessions_view
+
+REFRESH_COOKIE = "__Host-tb_refresh"
+GENDERS = ("male", "female", "other")
+INTERESTS = ("male", "female", "other", "everyone", "men", "women", "both")
+INTENTS = ("dating", "serious", "casual", "friendship")
+DEVICE_ID = vol.All(str, vol.Strip, vol.Length(min=1, max=128))
+
+
+def _min_le_max(data: dict[str, Any]) -> dict[str, Any]:
+    if data.get("min_age") is not None and data.get("max_age") is not None and data["min_age"] > data["max_age"]:
+        raise vol.Invalid("min_age must not exceed max_age", path=["min_age"])
+    return data
+
+
+SIGNUP_SCHEMA = vol.Schema(
+    vol.All(
+        strict(
+            {
+                vol.Required("name"): text(2, 50),
+                vol.Required("email"): EMAIL,
+                vol.Required("mobile_number"): vol.All(str, vol.Strip, vol.Match(r"^\+?[0-9 -]{10,15}$", msg="invalid mobile number")),
+                vol.Required("password"): vol.All(str, vol.Length(min=8, max=128)),
+                vol.Required("age"): integer(18, 100),
+                vol.Required("gender"): vol.In(GENDERS),
+                vol.Required("interested_in"): vol.In(INTERESTS),
+                vol.Required("intent"): vol.In(INTENTS),
+                vol.Required("min_age"): integer(18, 100),
+                vol.Required("max_age"): integer(18, 100),
+                vol.Required("max_distance_km"): integer(1, 500),
+                vol.Optional("address_line"): vol.Any(None, text(0, 200)),
+                vol.Optional("city"): vol.Any(None, text(0, 100)),
+                vol.Optional("state"): vol.Any(None, text(0, 100)),
+                vol.Optional("country"): vol.Any(None, text(0, 100)),
+                vol.Optional("pincode"): vol.Any(None, text(0, 12)),
+                vol.Optional("device_id"): vol.Any(None, DEVICE_ID),
+                vol.Optional("referral_code"): vol.Any(None, text(0, 32)),
+            }
+        ),
+        _min_le_max,
+    )
+)
+
+LOGIN_SCHEMA = strict(
+    {
+        vol.Required("email"): EMAIL,
+        vol.Required("password"): vol.All(str, vol.Length(min=1, max=128)),
+        vol.Optional("device_id"): vol.Any(None, DEVICE_ID),
+    }
+)
+
+REFRESH_SCHEMA = strict({vol.Optional("refresh_token"): vol.All(str, vol.Length(min=10, max=200))})
+
+
+def token_body(tokens: SessionTokens, user: dict[str, Any], coins: int, message: str) -> dict[str, Any]:
+    """The token answer of signup and login."""
+    return {
+        "message": message,
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "token_type": "bearer",
+        "user": {
+            "id": tokens.user_id,
+            "name": user.get("name"),
+            "email": user.get("email"),
+            "role": tokens.role,
+            "coins": coins,
+            "is_verified": bool(user.get("is_verified", False)),
+        },
+    }
+
+
+def with_refresh_cookie(response: web.Response, tokens: SessionTokens) -> web.Response:
+    """Also hand the refresh token over as a __Host- cookie (Secure, HttpOnly, Strict)."""
+    response.set_cookie(
+        REFRESH_COOKIE,
+        tokens.refresh_token,
+        max_age=int(identity.REFRESH_TTL.total_seconds()),
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
+
+
+async def signup(req: Req) -> web.StreamResponse:
+    """POST /api/auth/signup."""
+    tokens = await identity.signup(req.unit, Signup(**req.body), req.client)
+    user = await _user(req, tokens.user_id)
+    coins = await ledger_view.coins(req.unit.db, tokens.user_id)
+    return with_refresh_cookie(json_response(token_body(tokens, user, coins, "Account created"), status=201), tokens)
+
+
+async def login(req: Req) -> web.StreamResponse:
+    """POST /api/auth/login: one generic failure for a wrong email or a wrong password."""
+    email = identity.normalise_email(req.body["email"])
+    await req.unit.limiter.hit(LOGIN, f"{email}|{req.request.remote}")
+    tokens, user = await identity.password_login(req.unit, email, req.body["password"], req.body.get("device_id"), req.client)
+    coins = await ledger_view.coins(req.unit.db, tokens.user_id)
+    return with_refresh_cookie(json_response(token_body(tokens, user, coins, "Login successful")), tokens)
+
+
+async def refresh(req: Req) -> web.StreamResponse:
+    """POST /api/auth/refresh: rotate; reuse of an old token revokes the session."""
+    token = req.body.get("refresh_token") or req.request.cookies.get(REFRESH_COOKIE)
+    if not token:
+        raise ValidationFailed([{"loc": ["body", "refresh_token"], "msg": "required"}])
+    tokens = await identity.refresh(req.unit, token, req.client)
+    body = {
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "token_type": "bearer",
+        "user_id": tokens.user_id,
+    }
+    return with_refresh_cookie(json_response(body), tokens)
+
+
+def _meta(req: Req) -> Meta:
+    return Meta(actor=f"user:{req.me.user_id}", request_id=req.client.request_id)
+
+
+async def logout(req: Req) -> web.StreamResponse:
+    """POST /api/auth/logout: this session stops at once."""
+    await identity.revoke_session(req.unit, req.me.user_id, req.me.session_id, "logout", _meta(req))
+    response = json_response({"message": "Logged out"})
+    response.del_cookie(REFRESH_COOKIE, path="/")
+    return response
+
+
+async def logout_all(req: Req) -> web.StreamResponse:
+    """POST /api/auth/logout-all: every session of the user stops."""
+    revoked = await identity.revoke_all(req.unit, req.me.user_id, "logout_all", _meta(req))
+    response = json_response({"message": "Logged out everywhere", "revoked": revoked})
+    response.del_cookie(REFRESH_COOKIE, path="/")
+    return response
+
+
+async def list_sessions(req: Req) -> web.StreamResponse:
+    """GET /api/auth/sessions."""
+    docs = await sessions_view.live_for_user(req.unit.db, req.me.user_id, req.unit.clock.now())
+    seen = await req.unit.sessions.last_seen([str(d["_id"]) for d in docs])
+    from datetime import UTC, datetime
+
+    out = []
+    for d in docs:
+        last = seen.get(str(d["_id"]))
+        out.append(
+            {
+                "id": d["_id"],
+                "device_id": d.get("device_id"),
+                "device": d.get("device", ""),
+                "ip": d.get("ip", ""),
+                "created_at": d.get("created_at"),
+                "last_seen_at": datetime.fromtimestamp(last, UTC) if last else d.get("last_seen_at"),
+                "current": d["_id"] == req.me.session_id,
+            }
+        )
+    return json_response({"sessions": out})
+
+
+async def delete_session(req: Req) -> web.StreamResponse:
+    """DELETE /api/auth/sessions/{id}: 404 for a session that is not the caller's."""
+    await identity.delete_session(req.unit, req.me.user_id, req.param("session_id"), _meta(req))
+    return json_response({"message": "Session revoked"})
+
+
+async def _user(req: Req, user_id: str) -> dict[str, Any]:
+    from truebond.projections import users as users_view
+
+    user = await users_view.by_id(req.unit.db, user_id)
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+def me_body(user: dict[str, Any], coins: int) -> dict[str, Any]:
+    """The caller's own profile as /api/auth/me shows it."""
+    pictures = list(user.get("profile_pictures", []))
+    return {
+        "id": user["_id"],
+        "name": user.get("name"),
+        "email": user.get("email"),
+        "age": user.get("age"),
+        "gender": user.get("gender"),
+        "bio": user.get("bio", ""),
+        "profile_picture": pictures[0] if pictures else None,
+        "profile_pictures": pictures,
+        "preferences": user.get("preferences", {}),
+        "intent": user.get("intent"),
+        "location": user.get("location"),
+        "is_online": bool(user.get("is_online", False)),
+        "is_verified": bool(user.get("is_verified", False)),
+        "coins": coins,
+        "role": user.get("role", "user"),
+    }
+
+
+async def me(req: Req) -> web.StreamResponse:
+    """GET /api/auth/me."""
+    coins = await ledger_view.coins(req.unit.db, req.me.user_id)
+    return json_response(me_body(dict(req.me.user), coins))
+
+
+ROUTES = [
+    Route("POST", "/api/auth/signup", signup, body=SIGNUP_SCHEMA, limits=((SIGNUP, "ip"),), summary="Create an account", tag="auth"),
+    Route("POST", "/api/auth/login", login, body=LOGIN_SCHEMA, summary="Password login", tag="auth"),
+    Route("POST", "/api/auth/refresh", refresh, body=REFRESH_SCHEMA, limits=((REFRESH, "ip"),), summary="Rotate tokens", tag="auth"),
+    Route("POST", "/api/auth/logout", logout, auth="user", summary="End this session", tag="auth"),
+    Route("POST", "/api/auth/logout-all", logout_all, auth="user", summary="End every session", tag="auth"),
+    Route("GET", "/api/auth/sessions", list_sessions, auth="user", summary="Live sessions", tag="auth"),
+    Route("DELETE", "/api/auth/sessions/{session_id}", delete_session, auth="user", summary="Revoke a session", tag="auth"),
+    Route("GET", "/api/auth/me", me, auth="user", summary="The caller's account", tag="auth"),
+]

@@ -1,0 +1,226 @@
+"""The route table: every route declares its auth level, schemas, limits and body cap."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import attrs
+import voluptuous as vol
+from aiohttp import web
+
+from truebond.adapters.ratelimit import ADMIN_ACTIONS, DEFAULT_IP, DEFAULT_USER, Policy
+from truebond.adapters.tokens import InvalidToken
+from truebond.api.validation import JSON_LIMIT, check, read_json
+from truebond.commands.identity import ADMIN_ROLES, Client
+from truebond.commands.unit import Unit
+from truebond.errors import Forbidden, Unauthorized, ValidationFailed
+from truebond.projections import sessions as sessions_view
+from truebond.projections import users as users_view
+
+Auth = Literal["public", "user", "admin", "super", "webhook"]
+KeyBy = Literal["ip", "user"]
+UNIT_KEY: web.AppKey[Unit] = web.AppKey("unit", Unit)
+
+
+@attrs.frozen
+class Caller:
+    """The authenticated caller of a request."""
+
+    user_id: str
+    session_id: str
+    role: str
+    token_role: str
+    user: Mapping[str, Any]
+
+
+@attrs.define
+class Req:
+    """What a handler receives: the request, the unit, the caller and validated input."""
+
+    request: web.Request
+    unit: Unit
+    client: Client
+    caller: Caller | None = None
+    body: Any = None
+    query: Any = None
+
+    @property
+    def me(self) -> Caller:
+        """The caller of a route that requires a login."""
+        if self.caller is None:
+            raise Unauthorized()
+        return self.caller
+
+    def param(self, name: str) -> str:
+        """A path parameter."""
+        return self.request.match_info[name]
+
+
+Handler = Callable[[Req], Awaitable[web.StreamResponse]]
+
+
+@attrs.frozen
+class Route:
+    """One HTTP route and everything the edge enforces before its handler runs."""
+
+    method: str
+    path: str
+    handler: Handler
+    auth: Auth = "public"
+    body: vol.Schema | None = None
+    query: vol.Schema | None = None
+    limits: Sequence[tuple[Policy, KeyBy]] = ()
+    max_body: int = JSON_LIMIT
+    raw_body: bool = False
+    default_limit: bool = True
+    summary: str = ""
+    tag: str = "misc"
+
+
+def mask_ip(raw: str | None) -> str:
+    """An IP with its host part hidden: 203.0.113.x or 2001:db8:1::/48."""
+    if not raw:
+        return "unknown"
+    try:
+        addr = ipaddress.ip_address(raw)
+    except ValueError:
+        return "unknown"
+    if addr.version == 4:
+        return ".".join(str(addr).split(".")[:3]) + ".x"
+    net = ipaddress.ip_network(f"{addr}/48", strict=False)
+    return str(net)
+
+
+_UA_PARTS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Chrome/", "Chrome"),
+    ("Firefox/", "Firefox"),
+    ("Safari/", "Safari"),
+    ("okhttp", "Android app"),
+    ("CFNetwork", "iOS app"),
+)
+_OS_PARTS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Windows", "Windows"), ("Mac OS X", "macOS"), ("Linux", "Linux"))
+
+
+def summarise_user_agent(ua: str | None) -> str:
+    """A short device description such as 'Chrome on Android' (never the raw header)."""
+    if not ua:
+        return "unknown"
+    browser = next((name for marker, name in _UA_PARTS if marker in ua), "")
+    system = next((name for marker, name in _OS_PARTS if marker in ua), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or re.sub(r"[^A-Za-z0-9 ./_-]", "", ua.split(" ")[0])[:40] or "unknown"
+
+
+def client_of(request: web.Request) -> Client:
+    """Masked IP, device summary and request id of a request."""
+    return Client(
+        ip=mask_ip(request.remote),
+        device=summarise_user_agent(request.headers.get("User-Agent")),
+        request_id=request.get("request_id"),
+    )
+
+
+def bearer(request: web.Request) -> str | None:
+    """The bearer token of the Authorization header, if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def authenticate(unit: Unit, token: str) -> Caller:
+    """Verify an access token and its live session; the role comes from the server's state."""
+    try:
+        claims = unit.tokens.verify(token, unit.clock.time())
+    except InvalidToken:
+        raise Unauthorized("Invalid or expired token") from None
+    owner = await unit.sessions.owner(claims.session_id)
+    if owner is None:
+        doc = await sessions_view.get(unit.db, claims.session_id)
+        from truebond.clock import to_ms
+
+        if doc is None or doc.get("revoked_at") is not None or to_ms(doc["expires_at"]) <= unit.clock.now():
+            raise Unauthorized("Session revoked")
+        owner = str(doc["user_id"])
+        ttl = int((to_ms(doc["expires_at"]) - unit.clock.now()).total_seconds())
+        await unit.sessions.allow(claims.session_id, owner, ttl)
+    if owner != claims.user_id:
+        raise Unauthorized("Session revoked")
+    user = await users_view.by_id(unit.db, claims.user_id)
+    if user is None or user.get("status") != "active":
+        raise Unauthorized("Account unavailable")
+    await unit.sessions.touch(claims.session_id, unit.clock.time(), 30 * 24 * 3600)
+    return Caller(claims.user_id, claims.session_id, str(user.get("role", "user")), claims.role, user)
+
+
+def authorise(auth: Auth, caller: Caller) -> None:
+    """Admin levels need the user's current role, and the token's role must still match it."""
+    if auth in ("admin", "super"):
+        if caller.role not in ADMIN_ROLES or caller.token_role != caller.role:
+            raise Forbidden("Admin access required")
+        if auth == "super" and caller.role != "super_admin":
+            raise Forbidden("Super admin access required")
+
+
+def wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The aiohttp handler that enforces the route's declarations, then calls its handler."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        unit = request.app[UNIT_KEY]
+        req = Req(request=request, unit=unit, client=client_of(request))
+        if route.auth in ("user", "admin", "super"):
+            token = bearer(request)
+            if token is None:
+                raise Unauthorized()
+            req.caller = await authenticate(unit, token)
+            authorise(route.auth, req.caller)
+            if route.auth in ("admin", "super") and route.method != "GET":
+                await unit.limiter.hit(ADMIN_ACTIONS, req.caller.user_id)
+            await unit.limiter.hit(DEFAULT_USER, req.caller.user_id)
+        elif route.auth == "public" and route.default_limit:
+            await unit.limiter.hit(DEFAULT_IP, request.remote or "unknown")
+        for policy, key_by in route.limits:
+            key = req.caller.user_id if key_by == "user" and req.caller else (request.remote or "unknown")
+            await unit.limiter.hit(policy, key)
+        if route.query is not None:
+            try:
+                req.query = route.query(dict(request.query))
+            except vol.Invalid as exc:
+                path = [str(p) for p in getattr(exc, "path", [])]
+                raise ValidationFailed([{"loc": ["query", *path], "msg": str(exc.msg)[:200]}]) from None
+        if route.body is not None:
+            req.body = check(route.body, await read_json(request, route.max_body))
+        elif route.method in ("POST", "PUT", "PATCH", "DELETE") and not route.raw_body:
+            # Routes without a body schema take no body at all (nothing can be smuggled in).
+            if await read_json(request, route.max_body) not in ({}, None):
+                raise ValidationFailed([{"loc": ["body"], "msg": "this route takes no body"}])
+        return await route.handler(req)
+
+    handle.__name__ = route.handler.__name__
+    return handle
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON answer (datetimes as ISO strings)."""
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _dumps(data: Any) -> str:
+    import json
+    from datetime import datetime
+
+    def default(value: Any) -> Any:
+        if isinstance(value, datetime):
+            from truebond.clock import to_ms
+
+            return to_ms(value).isoformat().replace("+00:00", "Z")
+        raise TypeError(type(value).__name__)
+
+    return json.dumps(data, default=default)

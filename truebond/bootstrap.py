@@ -1,0 +1,101 @@
+"""The one composition root: builds clients, the store, read models, adapters and the app."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+from aiohttp import web
+
+from truebond.adapters.passwords import Passwords
+from truebond.adapters.ratelimit import RateLimiter
+from truebond.adapters.redis_client import EmbeddedRedis, connect
+from truebond.adapters.session_cache import SessionCache
+from truebond.adapters.tokens import AccessTokens
+from truebond.clock import Clock, SystemClock
+from truebond.commands.unit import Unit
+from truebond.config import Settings
+from truebond.events.crypto import SubjectKeys
+from truebond.events.store import EventStore
+from truebond.logging import get_logger
+from truebond.projections.catalog import ALL_VIEWS
+from truebond.projections.runner import Projections
+
+log = get_logger(__name__)
+
+_MOCK_CLIENTS: dict[str, Any] = {}
+
+
+def mongo_database(url: str) -> Any:
+    """The database named by a mongodb:// URL (default `truebond`), or an in-memory one."""
+    if url.startswith("mongomock://"):
+        from mongomock_motor import AsyncMongoMockClient
+
+        name = urlsplit(url).netloc or "truebond"
+        client = _MOCK_CLIENTS.setdefault(name, AsyncMongoMockClient())
+        return client[name]
+    from motor.motor_asyncio import AsyncIOMotorClient
+
+    client = AsyncIOMotorClient(url, tz_aware=True, serverSelectionTimeoutMS=3000, uuidRepresentation="standard")
+    name = urlsplit(url).path.lstrip("/").split("?")[0] or "truebond"
+    return client[name]
+
+
+@attrs.define
+class Runtime:
+    """What bootstrap built, and how to close it."""
+
+    unit: Unit
+    embedded_redis: EmbeddedRedis | None = None
+
+    async def close(self) -> None:
+        """Close network clients (and the embedded Redis)."""
+        await self.unit.redis.aclose()
+        if self.embedded_redis is not None:
+            self.embedded_redis.stop()
+
+
+async def build(settings: Settings, *, db: Any = None, clock: Clock | None = None, fast_hashing: bool = False) -> Runtime:
+    """Assemble a Unit from settings; `db` overrides the database (tests)."""
+    embedded = None
+    redis_url = settings.redis_url
+    if redis_url.startswith("embedded://"):
+        embedded = EmbeddedRedis()
+        redis_url = embedded.start()
+        settings = attrs.evolve(settings, redis_url=redis_url)
+    database = db if db is not None else mongo_database(settings.mongo_url)
+    clock = clock or SystemClock()
+    store = EventStore(database, SubjectKeys(database["subject_keys"]), clock)
+    redis = connect(redis_url)
+    unit = Unit(
+        settings=settings,
+        db=database,
+        redis=redis,
+        store=store,
+        projections=Projections(database, store, ALL_VIEWS),
+        limiter=RateLimiter(None if embedded is not None else redis_url),
+        sessions=SessionCache(redis),
+        passwords=Passwords(time_cost=1, memory_cost=8192) if fast_hashing else Passwords(),
+        tokens=AccessTokens(settings.jwt_secret),
+        clock=clock,
+    )
+    return Runtime(unit=unit, embedded_redis=embedded)
+
+
+async def ensure_indexes(unit: Unit) -> list[str]:
+    """Create every index the store and the read models need; returns their names."""
+    await unit.store.ensure_indexes()
+    await unit.projections.ensure_indexes()
+    names: list[str] = []
+    for coll in ["events", *sorted({v.collection for v in unit.projections.views})]:
+        info = await unit.db[coll].index_information()
+        names.extend(f"{coll}.{name}" for name in sorted(info))
+    return names
+
+
+def web_app(runtime: Runtime) -> web.Application:
+    """The HTTP application for a runtime."""
+    from truebond.api.app import create_app
+
+    return create_app(runtime.unit)

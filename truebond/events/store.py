@@ -1,0 +1,236 @@
+"""The MongoDB event store: idempotent appends, optimistic concurrency, per-stream hash chains."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import attrs
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
+
+from truebond.clock import Clock, to_ms
+from truebond.events import codec
+from truebond.events.base import GENESIS_HASH, Event, Head, Meta, Recorded, personal_fields
+from truebond.events.crypto import SubjectKeys, decrypt_value, encrypt_value
+
+T = TypeVar("T")
+
+
+class ConcurrencyError(Exception):
+    """Another writer appended to the stream first; reload state and decide again."""
+
+
+@attrs.frozen
+class Appended:
+    """The outcome of an append: the stored event and whether this call stored it."""
+
+    recorded: Recorded
+    created: bool
+
+
+def canonical(doc: dict[str, Any]) -> bytes:
+    """Canonical JSON used for hashing: sorted keys, no spaces, UTF-8."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def chain_hash(doc: dict[str, Any]) -> str:
+    """SHA-256 over the event's stored fields and the previous hash of its stream."""
+    at: datetime = to_ms(doc["at"])
+    body = {
+        "_id": doc["_id"],
+        "stream": doc["stream"],
+        "version": doc["version"],
+        "type": doc["type"],
+        "schema": doc["schema"],
+        "data": doc["data"],
+        "meta": doc["meta"],
+        "subject": doc.get("subject"),
+        "at": int(at.timestamp() * 1000),
+        "prev": doc["prev"],
+    }
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+class EventStore:
+    """Append and read events in the `events` collection."""
+
+    def __init__(self, db: Any, keys: SubjectKeys, clock: Clock) -> None:
+        self.db = db
+        self.events = db["events"]
+        self.keys = keys
+        self.clock = clock
+
+    async def ensure_indexes(self) -> None:
+        """Indexes the store relies on: (stream, version) unique, and `at` for tailing."""
+        await self.events.create_index([("stream", ASCENDING), ("version", ASCENDING)], unique=True, name="stream_version")
+        await self.events.create_index([("at", ASCENDING), ("_id", ASCENDING)], name="at_id")
+
+    async def _encrypt(self, event: Event, event_id: str, subject: str | None) -> dict[str, Any]:
+        data = codec.encode(event)
+        fields = personal_fields(type(event))
+        if not fields:
+            return data
+        if subject is None:
+            raise ValueError(f"{event.type_name} carries personal data and needs a subject")
+        key = await self.keys.key_for_write(subject)
+        for name in fields:
+            if isinstance(data.get(name), str):
+                data[name] = encrypt_value(key, data[name], f"{event_id}:{name}")
+        return data
+
+    async def append(
+        self,
+        stream: str,
+        head: Head,
+        event: Event,
+        *,
+        event_id: str,
+        meta: Meta,
+        subject: str | None = None,
+    ) -> Appended:
+        """Append `event` after `head`; an existing `event_id` returns the stored event unchanged.
+
+        Raises ConcurrencyError when another event took version `head.version + 1` first.
+        """
+        doc: dict[str, Any] = {
+            "_id": event_id,
+            "stream": stream,
+            "version": head.version + 1,
+            "type": event.type_name,
+            "schema": event.schema,
+            "data": await self._encrypt(event, event_id, subject),
+            "meta": codec.to_plain(meta),
+            "subject": subject,
+            "at": to_ms(self.clock.now()),
+            "prev": head.hash,
+        }
+        doc["hash"] = chain_hash(doc)
+        try:
+            await self.events.insert_one(doc)
+        except DuplicateKeyError:
+            stored = await self.events.find_one({"_id": event_id})
+            if stored is not None:
+                return Appended(await self._decode(stored), created=False)
+            raise ConcurrencyError(stream) from None
+        recorded = Recorded(
+            id=event_id,
+            stream=stream,
+            version=doc["version"],
+            event=event,
+            meta=meta,
+            at=doc["at"],
+            prev=head.hash,
+            hash=doc["hash"],
+            subject=subject,
+        )
+        return Appended(recorded, created=True)
+
+    async def _decode(self, doc: dict[str, Any]) -> Recorded:
+        data = dict(doc["data"])
+        cls_fields = personal_fields(_registered(doc["type"]))
+        subject = doc.get("subject")
+        if cls_fields and subject:
+            key = await self.keys.key_for_read(subject)
+            for name in cls_fields:
+                data[name] = decrypt_value(key, data.get(name), f"{doc['_id']}:{name}")
+        return Recorded(
+            id=doc["_id"],
+            stream=doc["stream"],
+            version=doc["version"],
+            event=codec.decode(doc["type"], doc["schema"], data),
+            meta=codec.from_plain(doc["meta"], Meta),
+            at=to_ms(doc["at"]),
+            prev=doc["prev"],
+            hash=doc["hash"],
+            subject=subject,
+        )
+
+    async def get(self, event_id: str) -> Recorded | None:
+        """One event by its idempotency id."""
+        doc = await self.events.find_one({"_id": event_id})
+        return None if doc is None else await self._decode(doc)
+
+    async def load(self, stream: str, after_version: int = 0, until_version: int | None = None) -> list[Recorded]:
+        """The events of a stream in version order, optionally a slice of it."""
+        query: dict[str, Any] = {"stream": stream, "version": {"$gt": after_version}}
+        if until_version is not None:
+            query["version"]["$lte"] = until_version
+        docs = await self.events.find(query).sort("version", ASCENDING).to_list(None)
+        return [await self._decode(d) for d in docs]
+
+    async def head(self, stream: str) -> Head:
+        """The current head of a stream."""
+        doc = await self.events.find_one({"stream": stream}, sort=[("version", -1)], projection={"version": 1, "hash": 1})
+        return Head() if doc is None else Head(doc["version"], doc["hash"])
+
+    async def read_since(self, since: datetime | None, limit: int = 500) -> list[Recorded]:
+        """Events stored at or after `since`, oldest first (for the projector)."""
+        query: dict[str, Any] = {} if since is None else {"at": {"$gte": since}}
+        docs = await self.events.find(query).sort([("at", ASCENDING), ("_id", ASCENDING)]).limit(limit).to_list(None)
+        return [await self._decode(d) for d in docs]
+
+    async def read_after(self, at: datetime, after_id: str, limit: int = 500) -> list[Recorded]:
+        """Events strictly after the position (at, id), oldest first."""
+        query = {"$or": [{"at": {"$gt": at}}, {"at": at, "_id": {"$gt": after_id}}]}
+        docs = await self.events.find(query).sort([("at", ASCENDING), ("_id", ASCENDING)]).limit(limit).to_list(None)
+        return [await self._decode(d) for d in docs]
+
+    async def all_events(self, batch: int = 1000) -> AsyncIterator[Recorded]:
+        """Every event in (at, id) order, streamed in batches."""
+        last: tuple[datetime, str] | None = None
+        while True:
+            page = await (self.read_since(None, batch) if last is None else self.read_after(last[0], last[1], batch))
+            for rec in page:
+                yield rec
+            if len(page) < batch:
+                return
+            last = (page[-1].at, page[-1].id)
+
+    async def raw_by_stream(self) -> AsyncIterator[dict[str, Any]]:
+        """Raw stored documents ordered by stream then version (for chain verification)."""
+        cursor = self.events.find({}).sort([("stream", ASCENDING), ("version", ASCENDING)])
+        async for doc in cursor:
+            yield doc
+
+
+def _registered(type_name: str) -> type[Event]:
+    from truebond.events.base import REGISTRY
+
+    cls = REGISTRY.get(type_name)
+    if cls is None:
+        raise codec.UnknownEventType(type_name)
+    return cls
+
+
+async def with_retry(decide_and_append: Callable[[], Awaitable[T]], attempts: int = 25) -> T:
+    """Run a load-decide-append step again from fresh state after each version conflict."""
+    for attempt in range(attempts):
+        try:
+            return await decide_and_append()
+        except ConcurrencyError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+    raise AssertionError("unreachable")
+
+
+def verify_chain(docs: list[dict[str, Any]]) -> list[str]:
+    """Problems found in one stream's raw documents (ordered by version); empty when intact."""
+    problems: list[str] = []
+    prev = GENESIS_HASH
+    for expected_version, doc in enumerate(docs, start=1):
+        where = f"{doc.get('stream')}@{doc.get('version')} ({doc.get('_id')})"
+        if doc.get("version") != expected_version:
+            problems.append(f"{where}: version gap, expected {expected_version}")
+        if doc.get("prev") != prev:
+            problems.append(f"{where}: prev does not link to the previous event")
+        if chain_hash(doc) != doc.get("hash"):
+            problems.append(f"{where}: hash mismatch, event was altered")
+        prev = doc.get("hash", "")
+    return problems

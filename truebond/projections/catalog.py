@@ -1,0 +1,11 @@
+"""Every read model the service maintains."""
+
+from __future__ import annotations
+
+from truebond.projections.audit import AUDIT
+from truebond.projections.ledger import BALANCES, CREDIT_TRANSACTIONS
+from truebond.projections.runner import Projection
+from truebond.projections.sessions import SESSIONS
+from truebond.projections.users import USERS
+
+ALL_VIEWS: list[Projection] = [USERS, SESSIONS, BALANCES, CREDIT_TRANSACTIONS, AUDIT]
