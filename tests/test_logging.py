@@ -32,11 +32,7 @@ PHONE_BARE = "9876543211"
 CARD_SPACED = "4242 4242 4242 4242"
 CARD_BARE = "5555555555554444"
 CARD_DASHED = "4000-0566-5566-5556"
-JWT = (
-    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
-    ".eyJzdWIiOiI2NTRhYmMiLCJleHAiOjE3MDAwMDAwMDB9"
-    ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-)
+JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI2NTRhYmMiLCJleHAiOjE3MDAwMDAwMDB9.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 STRIPE_SK_LIVE = "sk_live_51HxYzAbCdEfGh1234567890"
 STRIPE_SK_TEST = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
 STRIPE_RK = "rk_live_51HxYzRestricted123"
@@ -250,10 +246,7 @@ def _log_everything(log: structlog.stdlib.BoundLogger) -> None:
     log.info(f"client secret {STRIPE_PI_SECRET} for intent {STRIPE_PI}")
     log.info(
         "stripe objects",
-        note=(
-            f"{STRIPE_CH} {STRIPE_CUS} {STRIPE_EVT} {STRIPE_SETI} {STRIPE_PM} "
-            f"{STRIPE_RE} {STRIPE_DP} {STRIPE_CS} {STRIPE_PY}"
-        ),
+        note=(f"{STRIPE_CH} {STRIPE_CUS} {STRIPE_EVT} {STRIPE_SETI} {STRIPE_PM} {STRIPE_RE} {STRIPE_DP} {STRIPE_CS} {STRIPE_PY}"),
         nested={"deeper": {"list": [f"mail {EMAIL_2}", (f"call {PHONE_E164}",)]}},
     )
     log.info(
@@ -359,25 +352,13 @@ def test_json_masks_secrets_in_keys_messages_and_nested_values(
     assert _by_event(records, "card ")["event"] == "card **** / **** / **** declined"
     assert _by_event(records, "jwt issued")["event"] == "jwt issued ***jwt***"
     assert _by_event(records, "Authorization")["event"] == "Authorization: Bearer ***"
-    assert _by_event(records, "stripe keys")["event"] == (
-        "stripe keys sk_live_*** sk_test_*** rk_live_*** pk_test_***"
-    )
-    assert _by_event(records, "webhook secret")["event"] == (
-        "webhook secret whsec_*** header Stripe-Signature: t=***,v1=***"
-    )
-    assert _by_event(records, "client secret")["event"] == (
-        "client secret pi_*** for intent pi_***"
-    )
+    assert _by_event(records, "stripe keys")["event"] == ("stripe keys sk_live_*** sk_test_*** rk_live_*** pk_test_***")
+    assert _by_event(records, "webhook secret")["event"] == ("webhook secret whsec_*** header Stripe-Signature: t=***,v1=***")
+    assert _by_event(records, "client secret")["event"] == ("client secret pi_*** for intent pi_***")
     objects = _by_event(records, "stripe objects")
-    assert objects["note"] == (
-        "ch_*** cus_*** evt_*** seti_*** pm_*** re_*** dp_*** cs_test_*** py_***"
-    )
-    assert objects["nested"] == {
-        "deeper": {"list": ["mail ***@***", ["call ***phone***"]]}
-    }
-    assert _by_event(records, "db.connect")["dsn"] == (
-        "mongodb://***:***@mongo:27017/truebond"
-    )
+    assert objects["note"] == ("ch_*** cus_*** evt_*** seti_*** pm_*** re_*** dp_*** cs_test_*** py_***")
+    assert objects["nested"] == {"deeper": {"list": ["mail ***@***", ["call ***phone***"]]}}
+    assert _by_event(records, "db.connect")["dsn"] == ("mongodb://***:***@mongo:27017/truebond")
 
 
 def test_json_stdlib_logging_goes_through_masking(json_stream: io.StringIO) -> None:
@@ -388,9 +369,7 @@ def test_json_stdlib_logging_goes_through_masking(json_stream: io.StringIO) -> N
         STRIPE_SK_LIVE,
         extra={"password": PASSWORD, "customer": {"phone": PHONE_E164}},
     )
-    logging.getLogger("aiohttp.access").info(
-        '127.0.0.1 "GET %s HTTP/1.1" 200 id=%s', HTTP_PATH, OBJECT_ID
-    )
+    logging.getLogger("aiohttp.access").info('127.0.0.1 "GET %s HTTP/1.1" 200 id=%s', HTTP_PATH, OBJECT_ID)
 
     _assert_no_raw_secrets(json_stream.getvalue())
     records = _records(json_stream)
@@ -410,9 +389,7 @@ def test_json_exception_tracebacks_are_logged_and_masked(
 ) -> None:
     log = get_logger("truebond.auth")
     try:
-        raise ValueError(
-            f"login failed for {EMAIL} with token {JWT} and Bearer {BEARER_VALUE}"
-        )
+        raise ValueError(f"login failed for {EMAIL} with token {JWT} and Bearer {BEARER_VALUE}")
     except ValueError:
         log.exception("login.failed", attempt=2)
     try:
@@ -430,23 +407,17 @@ def test_json_exception_tracebacks_are_logged_and_masked(
     exc = failed["exception"]
     assert exc.startswith("Traceback (most recent call last):")
     assert "test_json_exception_tracebacks_are_logged_and_masked" in exc
-    assert exc.rstrip().endswith(
-        "ValueError: login failed for ***@*** with token ***jwt*** and Bearer ***"
-    )
+    assert exc.rstrip().endswith("ValueError: login failed for ***@*** with token ***jwt*** and Bearer ***")
 
     stdlib = _by_event(records, "stripe call failed")
     assert stdlib["logger"] == "stripe"
-    assert stdlib["exception"].rstrip().endswith(
-        "RuntimeError: stripe rejected sk_test_*** for ***phone***"
-    )
+    assert stdlib["exception"].rstrip().endswith("RuntimeError: stripe rejected sk_test_*** for ***phone***")
 
 
 def test_json_harmless_values_survive(json_stream: io.StringIO) -> None:
     _log_harmless(get_logger())
     record = _records(json_stream)[0]
-    assert record["event"] == (
-        f"webhook {EVENT_TYPE} for {OBJECT_ID} at {ISO_TS} on {HTTP_PATH} -> 200"
-    )
+    assert record["event"] == (f"webhook {EVENT_TYPE} for {OBJECT_ID} at {ISO_TS} on {HTTP_PATH} -> 200")
     assert record["type"] == EVENT_TYPE
     assert record["path"] == HTTP_PATH
     assert record["status"] == 200
@@ -569,9 +540,7 @@ def test_console_output_is_masked_and_colourless(console_stream: io.StringIO) ->
         "KeyError",
     ):
         assert harmless in text, harmless
-    log_lines = [
-        line for line in text.splitlines() if " [info     ]" in line or "[error" in line
-    ]
+    log_lines = [line for line in text.splitlines() if " [info     ]" in line or "[error" in line]
     assert len(log_lines) == 15
     assert all(f"request_id={REQUEST_ID}" in line for line in log_lines)
 

@@ -100,7 +100,7 @@ def _print_try_it(host: str, port: int) -> None:
     say(f"  curl -s -X POST {base}/api/auth/signup -H 'Content-Type: application/json' -d '{signup}'")
     say(
         f"  TOKEN=$(curl -s -X POST {base}/api/auth/login -H 'Content-Type: application/json' "
-        "-d '{\"email\":\"asha@example.com\",\"password\":\"correct-horse-1\"}' "
+        '-d \'{"email":"asha@example.com","password":"correct-horse-1"}\' '
         "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
     )
     say(f'  curl -s {base}/api/auth/me -H "Authorization: Bearer $TOKEN"')

@@ -82,9 +82,7 @@ _SENSITIVE_KEY_SUBSTRINGS: tuple[str, ...] = (
 # Key contains one of these as a whole ``_``-separated word -> sensitive.
 # (Word match rather than substring so that ``company`` / ``footprint`` /
 # ``translate`` are not caught by ``pan`` / ``otp`` / ``lat``.)
-_SENSITIVE_KEY_WORDS: frozenset[str] = frozenset(
-    {"otp", "pan", "lat", "lng", "lon", "pin", "cvc", "cvv"}
-)
+_SENSITIVE_KEY_WORDS: frozenset[str] = frozenset({"otp", "pan", "lat", "lng", "lon", "pin", "cvc", "cvv"})
 # Key is exactly one of these -> sensitive. ``status_code`` stays readable.
 _SENSITIVE_EXACT_KEYS: frozenset[str] = frozenset({"code", "otp_code", "key"})
 
@@ -129,9 +127,7 @@ _SIGNATURE_RE = re.compile(r"\bt=\d+(?:,\s*v\d+=[A-Za-z0-9]+)+")
 # Authorization: Bearer <anything token-ish>
 _BEARER_RE = re.compile(r"(?i:\bbearer)\s+[A-Za-z0-9\-._~+/]+=*")
 # JWT: header.payload.signature; the header always starts with eyJ
-_JWT_RE = re.compile(
-    r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
-)
+_JWT_RE = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _EMAIL_RE = re.compile(
     r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@"
     r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
@@ -140,11 +136,7 @@ _EMAIL_RE = re.compile(
 # >= 8 alnum chars containing a digit or capital letter, so identifiers such
 # as re_authenticate / card_declined / payment_intent survive.
 _STRIPE_RE = re.compile(
-    r"\b(?P<prefix>"
-    + _STRIPE_LIVE_TEST_PREFIXES
-    + r"|(?:"
-    + _STRIPE_PREFIXES
-    + r")_)(?=[a-z]*[0-9A-Z])[A-Za-z0-9]{8,}(?:_[A-Za-z0-9]+)*"
+    r"\b(?P<prefix>" + _STRIPE_LIVE_TEST_PREFIXES + r"|(?:" + _STRIPE_PREFIXES + r")_)(?=[a-z]*[0-9A-Z])[A-Za-z0-9]{8,}(?:_[A-Za-z0-9]+)*"
 )
 # a 6-digit one-time code after "otp" / "code" / "passcode" / "pin"
 _OTP_RE = re.compile(
@@ -302,9 +294,7 @@ def _mask_sequence(value: list[Any] | tuple[Any, ...], depth: int) -> Any:
     return items  # namedtuple & co: a plain list renders fine
 
 
-def mask_event(
-    logger: WrappedLogger, method_name: str, event_dict: EventDict
-) -> EventDict:
+def mask_event(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
     """structlog processor hiding secrets & PII by key name and by value pattern.
 
     Must run after ``format_exc_info`` so exception text is masked as well.
@@ -347,9 +337,7 @@ def _resolve_level(level: str) -> int:
         raise ValueError(f"unknown log level: {level!r}") from None
 
 
-def configure_logging(
-    *, json: bool, level: str = "INFO", stream: IO[str] | None = None
-) -> None:
+def configure_logging(*, json: bool, level: str = "INFO", stream: IO[str] | None = None) -> None:
     """Configure structlog and stdlib logging to write masked logs to *stream*.
 
     ``json=True`` renders one JSON object per line, ``json=False`` a readable

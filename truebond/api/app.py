@@ -33,7 +33,7 @@ def create_app(unit: Unit, routes: Iterable[Route] | None = None) -> web.Applica
     cors = aiohttp_cors.setup(
         app,
         defaults={
-            unit.settings.frontend_origin: aiohttp_cors.ResourceOptions(
+            unit.settings.frontend_origin: aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
                 allow_credentials=True,
                 allow_headers=("Authorization", "Content-Type", "X-Request-ID", "X-Confirm-Token"),
                 expose_headers=("Retry-After", "X-Request-ID"),

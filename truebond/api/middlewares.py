@@ -28,6 +28,7 @@ from truebond.logging import get_logger
 log = get_logger("truebond.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 
 SECURE_HEADERS = Secure(
     hsts=StrictTransportSecurity().max_age(31_536_000).include_subdomains(),
@@ -63,7 +64,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     """Give each request an id, bind it to every log line, and log the outcome."""
     incoming = request.headers.get("X-Request-ID", "")
     request_id = incoming if incoming.replace("-", "").isalnum() and 8 <= len(incoming) <= 64 else uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
@@ -85,12 +86,13 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every failure into the envelope; unexpected ones log their traceback and say 500."""
-    request_id = str(request.get("request_id", ""))
+    request_id = request.get(REQUEST_ID, "")
     try:
         response = await handler(request)
     except AppError as exc:
-        response = envelope(exc.status, str(exc.extra.get("code", exc.code)), exc.detail, request_id,
-                            **{k: v for k, v in exc.extra.items() if k != "code"})
+        response = envelope(
+            exc.status, str(exc.extra.get("code", exc.code)), exc.detail, request_id, **{k: v for k, v in exc.extra.items() if k != "code"}
+        )
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)

@@ -13,7 +13,7 @@ from truebond.api.routing import Route
 
 OPENAPI_KEY: web.AppKey[dict[str, Any]] = web.AppKey("openapi", dict)
 
-_SECURITY = {"user": [{"bearer": []}], "admin": [{"bearer": []}], "super": [{"bearer": []}]}
+_SECURITY: dict[str, list[dict[str, list[str]]]] = {"user": [{"bearer": []}], "admin": [{"bearer": []}], "super": [{"bearer": []}]}
 
 
 def _schema(schema: Any) -> dict[str, Any]:
@@ -35,8 +35,7 @@ def build(routes: Iterable[Route]) -> dict[str, Any]:
             "responses": {"200": {"description": "OK"}, "default": {"$ref": "#/components/responses/Error"}},
         }
         params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in re.findall(r"{(\w+)}", route.path)
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in re.findall(r"{(\w+)}", route.path)
         ]
         if route.query is not None:
             query = _schema(route.query)

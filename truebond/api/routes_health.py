@@ -20,7 +20,10 @@ async def ready(req: Req) -> web.StreamResponse:
     """GET /api/health/ready: 200 when MongoDB and Redis answer, else 503 naming what is down."""
     checks = {"mongodb": await _probe(req.unit.db.command("ping")), "redis": await _probe(req.unit.redis.ping())}
     down = [name for name, ok in checks.items() if not ok]
-    body = {"status": "ready" if not down else "unavailable", "checks": {k: "up" if v else "down" for k, v in checks.items()}}
+    body: dict[str, object] = {
+        "status": "ready" if not down else "unavailable",
+        "checks": {k: "up" if v else "down" for k, v in checks.items()},
+    }
     if down:
         body["down"] = down
     return json_response(body, status=503 if down else 200)

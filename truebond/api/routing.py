@@ -13,6 +13,7 @@ from aiohttp import web
 
 from truebond.adapters.ratelimit import ADMIN_ACTIONS, DEFAULT_IP, DEFAULT_USER, Policy
 from truebond.adapters.tokens import InvalidToken
+from truebond.api.middlewares import REQUEST_ID
 from truebond.api.validation import JSON_LIMIT, check, read_json
 from truebond.commands.identity import ADMIN_ROLES, Client
 from truebond.commands.unit import Unit
@@ -103,7 +104,14 @@ _UA_PARTS = (
     ("okhttp", "Android app"),
     ("CFNetwork", "iOS app"),
 )
-_OS_PARTS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Windows", "Windows"), ("Mac OS X", "macOS"), ("Linux", "Linux"))
+_OS_PARTS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
 
 
 def summarise_user_agent(ua: str | None) -> str:
@@ -122,7 +130,7 @@ def client_of(request: web.Request) -> Client:
     return Client(
         ip=mask_ip(request.remote),
         device=summarise_user_agent(request.headers.get("User-Agent")),
-        request_id=request.get("request_id"),
+        request_id=request.get(REQUEST_ID),
     )
 
 

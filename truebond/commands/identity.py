@@ -103,9 +103,7 @@ async def _claim(unit: Unit, kind: str, value: str, user_id: str, meta: Meta) ->
             if not stale or await unit.store.head(f"user-{holder}") != Head():
                 return False
             # A claim whose signup never finished (crash between the two appends) is freed.
-            released = await unit.append(
-                stream, head, EmailReleased(user_id=holder), event_id=f"{kind}-release:{holder}", meta=meta
-            )
+            released = await unit.append(stream, head, EmailReleased(user_id=holder), event_id=f"{kind}-release:{holder}", meta=meta)
             head = released.recorded.head
         await unit.append(stream, head, EmailClaimed(user_id=user_id), event_id=f"{kind}-claim:{user_id}", meta=meta)
         return True
@@ -119,9 +117,7 @@ async def _release(unit: Unit, kind: str, value: str, user_id: str, meta: Meta) 
     async def attempt() -> None:
         events = await unit.store.load(stream)
         if events and isinstance(events[-1].event, EmailClaimed) and events[-1].event.user_id == user_id:
-            await unit.append(
-                stream, events[-1].head, EmailReleased(user_id=user_id), event_id=f"{kind}-release:{user_id}", meta=meta
-            )
+            await unit.append(stream, events[-1].head, EmailReleased(user_id=user_id), event_id=f"{kind}-release:{user_id}", meta=meta)
 
     await with_retry(attempt)
 
@@ -169,9 +165,7 @@ async def signup(unit: Unit, cmd: Signup, client: Client) -> SessionTokens:
     return await start_session(unit, user_id, "user", cmd.device_id, client, method="signup")
 
 
-async def start_session(
-    unit: Unit, user_id: str, role: str, device_id: str | None, client: Client, *, method: str
-) -> SessionTokens:
+async def start_session(unit: Unit, user_id: str, role: str, device_id: str | None, client: Client, *, method: str) -> SessionTokens:
     """Open a session: a `session-<id>` stream, an allow-list entry, and tokens."""
     session_id = new_id()
     secret = secrets.token_urlsafe(32)
@@ -267,9 +261,7 @@ def _expired(unit: Unit, doc: dict[str, Any]) -> bool:
 
 
 async def _revoke(unit: Unit, session_id: str, head: Head, reason: str, meta: Meta) -> None:
-    await unit.append(
-        f"session-{session_id}", head, SessionRevoked(reason=reason), event_id=f"revoke:{session_id}", meta=meta
-    )
+    await unit.append(f"session-{session_id}", head, SessionRevoked(reason=reason), event_id=f"revoke:{session_id}", meta=meta)
     await unit.sessions.revoke(session_id)
     notify = unit.extras.get("on_session_revoked")
     if notify is not None:

@@ -47,9 +47,7 @@ async def grant_signup_bonus(unit: Unit, user_id: str, meta: Meta) -> LedgerResu
             balance_after=coins + SIGNUP_BONUS,
             description="Welcome bonus",
         )
-        appended = await unit.append(
-            account_stream(user_id), head, event, event_id=f"signup-bonus:{user_id}", meta=meta
-        )
+        appended = await unit.append(account_stream(user_id), head, event, event_id=f"signup-bonus:{user_id}", meta=meta)
         stored = appended.recorded.event
         assert isinstance(stored, LedgerEvent)
         return LedgerResult(stored, appended.created)

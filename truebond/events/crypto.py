@@ -28,7 +28,7 @@ class SubjectKeys:
         self._coll = collection
         self._cache: dict[str, tuple[float, bytes | None]] = {}
 
-    async def _lookup(self, subject: str) -> bytes | None | bool:
+    async def _lookup(self, subject: str) -> bytes | bool | None:
         cached = self._cache.get(subject)
         if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
             return cached[1]

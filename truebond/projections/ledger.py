@@ -10,6 +10,7 @@ from truebond.events.base import Recorded
 from truebond.events.ledger import LedgerEvent
 from truebond.projections.runner import EventDocView, StreamDocView, Update
 
+
 def _balance(rec: Recorded) -> Update:
     e = rec.event
     assert isinstance(e, LedgerEvent)

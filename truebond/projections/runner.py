@@ -24,9 +24,20 @@ APPLIED_KEEP = 200
 class Projection(Protocol):
     """A read model: which events it takes, how each changes one document, its indexes."""
 
-    name: str
-    collection: str
-    indexes: Sequence[IndexSpec]
+    @property
+    def name(self) -> str:
+        """The projection's name (for replay --projection)."""
+        ...
+
+    @property
+    def collection(self) -> str:
+        """The Mongo collection holding the read model."""
+        ...
+
+    @property
+    def indexes(self) -> Sequence[IndexSpec]:
+        """Indexes the read model's queries need."""
+        ...
 
     def wants(self, rec: Recorded) -> bool:
         """Whether this projection reacts to `rec`."""
@@ -242,9 +253,7 @@ class Projector:
                 self._recent[rec.id] = rec.at
                 applied += 1
             last = page[-1]
-            await self.checkpoints.update_one(
-                {"_id": self.CHECKPOINT_ID}, {"$set": {"at": last.at, "event_id": last.id}}, upsert=True
-            )
+            await self.checkpoints.update_one({"_id": self.CHECKPOINT_ID}, {"$set": {"at": last.at, "event_id": last.id}}, upsert=True)
             floor = last.at - self.overlap
             self._recent = {k: v for k, v in self._recent.items() if v >= floor}
             if len(page) < self.batch:
