@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     roles.add_argument("email")
     roles.add_argument("role", choices=["admin", "super_admin"])
     roles.add_argument("--reason", default="")
+    payments = sub.add_parser("payments", help="payment operations")
+    payments_sub = payments.add_subparsers(dest="payments_command", required=True)
+    reconcile = payments_sub.add_parser("reconcile", help="credit succeeded PaymentIntents that have no credit yet")
+    reconcile.add_argument("--since", type=int, default=7, metavar="DAYS", help="look back this many days (default 7)")
+    reconcile.add_argument("--stripe-api-base", default=None)
     return parser
 
 
@@ -73,7 +78,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()
-    log.info("truebond.started", **runtime.unit.settings.describe(), host=args.host, port=args.port)
+    log.info("truebond.started", **settings.describe(), host=args.host, port=args.port)
     if settings.mode == "dev":
         _print_try_it(args.host, args.port)
     loop = asyncio.get_running_loop()
@@ -173,6 +178,31 @@ async def _roles(settings: Settings, action: str, email: str, role: str, reason:
     return 0
 
 
+async def _payments_reconcile(settings: Settings, days: int) -> int:
+    from truebond.commands import payments
+    from truebond.errors import DependencyDown
+    from truebond.logging import mask_text
+
+    if not settings.stripe_secret_key:
+        say("STRIPE_SECRET_KEY is required")
+        return 2
+    runtime = await bootstrap.build(settings)
+    try:
+        report = await payments.reconcile(runtime.unit, max(0, days))
+    except DependencyDown:
+        say("Stripe is unavailable")
+        return 1
+    finally:
+        await runtime.close()
+    for intent_id, reason in report.rejected:
+        say(f"refused {mask_text(intent_id)}: {reason}")
+    say(
+        f"reconcile: {report.checked} succeeded intent(s) checked, {report.credited} credited, "
+        f"{report.already_credited} already credited, {len(report.rejected)} refused, {report.foreign} not ours"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `truebond` command."""
     args = _parser().parse_args(argv)
@@ -196,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_verify(settings))
     if args.command == "indexes":
         return asyncio.run(_indexes(settings))
+    if args.command == "payments" and args.payments_command == "reconcile":
+        return asyncio.run(_payments_reconcile(settings, args.since))
     if args.command == "roles":
         return asyncio.run(_roles(settings, args.action, args.email, args.role, args.reason))
     return 2

@@ -8,12 +8,18 @@ from urllib.parse import urlsplit
 import attrs
 from aiohttp import web
 
+from truebond.adapters.email import build_email_sender
+from truebond.adapters.otp_store import OtpStore, derive_key
 from truebond.adapters.passwords import Passwords
 from truebond.adapters.ratelimit import RateLimiter
 from truebond.adapters.redis_client import EmbeddedRedis, connect
 from truebond.adapters.session_cache import SessionCache
+from truebond.adapters.storage import from_settings as storage_from_settings
+from truebond.adapters.stripe_gateway import StripeGateway
 from truebond.adapters.tokens import AccessTokens
+from truebond.api.sockets import SocketServer
 from truebond.clock import Clock, SystemClock
+from truebond.commands import account
 from truebond.commands.unit import Unit
 from truebond.config import Settings
 from truebond.events.crypto import SubjectKeys
@@ -51,7 +57,12 @@ class Runtime:
 
     async def close(self) -> None:
         """Close network clients (and the embedded Redis)."""
+        await self.unit.notifier.close()
+        await self.unit.email.close()
         await self.unit.redis.aclose()
+        await self.unit.storage.close()
+        if self.unit.stripe is not None:
+            await self.unit.stripe.close()
         if self.embedded_redis is not None:
             self.embedded_redis.stop()
 
@@ -79,6 +90,13 @@ async def build(settings: Settings, *, db: Any = None, clock: Clock | None = Non
         passwords=Passwords(time_cost=1, memory_cost=8192) if fast_hashing else Passwords(),
         tokens=AccessTokens(settings.jwt_secret),
         clock=clock,
+        storage=storage_from_settings(settings),
+        otp=OtpStore(redis, derive_key(settings.jwt_secret), clock),
+        email=build_email_sender(settings),
+        # Dev's in-process Redis: sockets live in this one process, so the in-memory manager.
+        notifier=SocketServer(redis, manager_url=None if embedded is not None else redis_url, cors_origin=settings.frontend_origin),
+        after_signup=account.after_signup,
+        stripe=StripeGateway(settings.stripe_secret_key, settings.stripe_api_base),
     )
     return Runtime(unit=unit, embedded_redis=embedded)
 

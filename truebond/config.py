@@ -91,7 +91,7 @@ class Settings:
             "mode": self.mode,
             "mongo": "in-memory (mongomock)" if self.mongo_url.startswith("mongomock://") else "mongodb",
             "redis": "in-process" if self.redis_url.startswith("embedded://") else "redis",
-            "email": self.email_provider,
+            "mailer": self.email_provider,
             "storage": self.cloud_storage_provider,
             "frontend_url": self.frontend_url,
             "backend_url": self.backend_url,

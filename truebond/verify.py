@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from truebond.commands.unit import Unit
-from truebond.events.store import verify_chain
+from truebond.events.store import UndecodableEvent, verify_chain
+from truebond.projections.runner import StreamGap
 
 
 async def verify_chains(unit: Unit, limit: int = 100) -> list[str]:
@@ -29,5 +30,8 @@ async def verify_chains(unit: Unit, limit: int = 100) -> list[str]:
 async def verify(unit: Unit) -> list[str]:
     """All problems: chain breaks first, then read-model differences."""
     problems = await verify_chains(unit)
-    problems.extend(await unit.projections.diff())
+    try:
+        problems.extend(await unit.projections.diff())
+    except (UndecodableEvent, StreamGap) as exc:
+        problems.append(f"read models cannot be re-derived: {exc}")
     return problems

@@ -12,6 +12,7 @@ ISSUER = "truebond"
 AUDIENCE = "truebond-api"
 ACCESS_TTL_SECONDS = 15 * 60
 ALGORITHM = "HS256"
+CLOCK_SKEW_SECONDS = 60
 
 
 class InvalidToken(Exception):
@@ -57,11 +58,22 @@ class AccessTokens:
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                options={"require": ["sub", "sid", "role", "exp", "iat", "iss", "aud"], "verify_exp": False},
+                options={
+                    "require": ["sub", "sid", "role", "exp", "iat", "iss", "aud"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(type(exc).__name__) from None
-        # Expiry is checked against the injected clock so tests can move time.
-        if int(claims["exp"]) <= now:
+        # Time claims are checked against the injected clock (pyjwt would use the wall clock),
+        # so a moved clock and a token issued by it agree; a little skew between servers is allowed.
+        try:
+            expires_at, issued_at = int(claims["exp"]), int(claims["iat"])
+        except (TypeError, ValueError):
+            raise InvalidToken("bad time claims") from None
+        if expires_at <= now:
             raise InvalidToken("expired")
-        return AccessClaims(str(claims["sub"]), str(claims["sid"]), str(claims["role"]), int(claims["exp"]))
+        if issued_at > now + CLOCK_SKEW_SECONDS:
+            raise InvalidToken("issued in the future")
+        return AccessClaims(str(claims["sub"]), str(claims["sid"]), str(claims["role"]), expires_at)

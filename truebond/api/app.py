@@ -7,13 +7,31 @@ from collections.abc import Iterable
 import aiohttp_cors
 from aiohttp import web
 
-from truebond.api import openapi, routes_admin, routes_auth, routes_health
+from truebond.api import (
+    openapi,
+    routes_account,
+    routes_admin,
+    routes_auth,
+    routes_health,
+    routes_otp,
+    routes_payments,
+    routes_profile,
+    sockets,
+)
 from truebond.api.middlewares import errors, request_context, security_headers
 from truebond.api.routing import UNIT_KEY, Route, wrap
 from truebond.api.validation import JSON_LIMIT
 from truebond.commands.unit import Unit
 
-ROUTE_TABLES: list[list[Route]] = [routes_health.ROUTES, routes_auth.ROUTES, routes_admin.ROUTES]
+ROUTE_TABLES: list[list[Route]] = [
+    routes_health.ROUTES,
+    routes_auth.ROUTES,
+    routes_admin.ROUTES,
+    routes_profile.ROUTES,
+    routes_otp.ROUTES,
+    routes_account.ROUTES,
+    routes_payments.ROUTES,
+]
 
 
 def all_routes() -> list[Route]:
@@ -44,4 +62,7 @@ def create_app(unit: Unit, routes: Iterable[Route] | None = None) -> web.Applica
     )
     for resource in list(app.router.resources()):
         cors.add(resource)
+    # After CORS: Engine.IO answers its own preflights and checks the origin itself.
+    if isinstance(unit.notifier, sockets.SocketServer):
+        unit.notifier.attach(app, unit)
     return app

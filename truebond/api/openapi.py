@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import voluptuous as vol
 import voluptuous_openapi
 from aiohttp import web
 
@@ -18,10 +19,26 @@ _SECURITY: dict[str, list[dict[str, list[str]]]] = {"user": [{"bearer": []}], "a
 
 def _schema(schema: Any) -> dict[str, Any]:
     try:
-        converted: dict[str, Any] = voluptuous_openapi.convert(schema)
+        # The document says 3.1, so nullable fields are written the 3.1 way (anyOf with null).
+        converted: dict[str, Any] = voluptuous_openapi.convert(schema, openapi_version=voluptuous_openapi.OpenApiVersion.V3_1)
     except Exception:  # noqa: BLE001 - a validator the converter cannot describe
         return {"type": "object"}
+    if converted.get("type") == "object" and "properties" in converted and _rejects_extra(schema):
+        converted["additionalProperties"] = False
     return converted
+
+
+def _rejects_extra(schema: Any) -> bool:
+    """Whether the top-level mapping of a voluptuous schema refuses unknown keys."""
+    extra = vol.PREVENT_EXTRA
+    while True:
+        if isinstance(schema, vol.Schema):
+            extra = schema.extra
+            schema = schema.schema
+        elif isinstance(schema, vol.All) and schema.validators:
+            schema = schema.validators[0]
+        else:
+            return isinstance(schema, dict) and extra == vol.PREVENT_EXTRA
 
 
 def build(routes: Iterable[Route]) -> dict[str, Any]:

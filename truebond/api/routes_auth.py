@@ -8,7 +8,7 @@ import voluptuous as vol
 from aiohttp import web
 
 from truebond.adapters.ratelimit import LOGIN, REFRESH, SIGNUP
-from truebond.api.routing import Req, Route, json_response
+from truebond.api.routing import Req, Route, json_response, limit_key
 from truebond.api.validation import EMAIL, integer, strict, text
 from truebond.commands import identity
 from truebond.commands.identity import SessionTokens, Signup
@@ -112,7 +112,7 @@ async def signup(req: Req) -> web.StreamResponse:
 async def login(req: Req) -> web.StreamResponse:
     """POST /api/auth/login: one generic failure for a wrong email or a wrong password."""
     email = identity.normalise_email(req.body["email"])
-    await req.unit.limiter.hit(LOGIN, f"{email}|{req.request.remote}")
+    await req.unit.limiter.hit(LOGIN, limit_key(email, req.request.remote))
     tokens, user = await identity.password_login(req.unit, email, req.body["password"], req.body.get("device_id"), req.client)
     coins = await ledger_view.coins(req.unit.db, tokens.user_id)
     return with_refresh_cookie(json_response(token_body(tokens, user, coins, "Login successful")), tokens)

@@ -134,6 +134,13 @@ def client_of(request: web.Request) -> Client:
     )
 
 
+def limit_key(*parts: str | None) -> str:
+    """A rate-limit key that does not store personal data (emails, IPs) in Redis as-is."""
+    import hashlib
+
+    return hashlib.sha256("|".join(p or "" for p in parts).encode()).hexdigest()[:32]
+
+
 def bearer(request: web.Request) -> str | None:
     """The bearer token of the Authorization header, if any."""
     header = request.headers.get("Authorization", "")

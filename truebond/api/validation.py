@@ -70,9 +70,12 @@ async def read_json(request: web.Request, limit: int = JSON_LIMIT) -> Any:
     if request.content_type not in ("application/json", "text/plain", "application/octet-stream", ""):
         raise UnsupportedMediaType("Expected application/json")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw.decode("utf-8-sig"))
+        # JSON may spell lone surrogates as \ud800 escapes; no store or log can encode them.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError):
         raise BadRequest("Malformed JSON body") from None
+    return data
 
 
 async def read_capped(request: web.Request, limit: int) -> bytes:

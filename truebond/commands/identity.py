@@ -159,9 +159,8 @@ async def signup(unit: Unit, cmd: Signup, client: Client) -> SessionTokens:
     )
     await unit.append(f"user-{user_id}", Head(), registered, event_id=f"signup:{user_id}", meta=meta, subject=user_id)
     await grant_signup_bonus(unit, user_id, meta)
-    hook = unit.extras.get("after_signup")
-    if hook is not None:
-        await hook(unit, user_id, referrer, meta)
+    if unit.after_signup is not None:
+        await unit.after_signup(unit, user_id, referrer, meta)
     return await start_session(unit, user_id, "user", cmd.device_id, client, method="signup")
 
 
@@ -240,7 +239,11 @@ async def refresh(unit: Unit, token: str, client: Client) -> SessionTokens:
         new_secret = secrets.token_urlsafe(32)
         event = SessionRefreshed(refresh_hash=_digest(new_secret), previous_hash=presented, ip=client.ip)
         meta = Meta(actor=f"user:{user_id}", request_id=client.request_id)
-        await unit.append(f"session-{session_id}", head, event, event_id=f"refresh:{session_id}:{presented[:32]}", meta=meta)
+        appended = await unit.append(f"session-{session_id}", head, event, event_id=f"refresh:{session_id}:{presented[:32]}", meta=meta)
+        if not appended.created:
+            # A concurrent request rotated this very token first: this use is a reuse. Retrying
+            # from fresh state finds the token among the old hashes and revokes the session.
+            raise ConcurrencyError(f"session-{session_id}")
         user = await users_view.by_id(unit.db, user_id)
         if user is None or user.get("status") != "active":
             raise Unauthorized("Invalid refresh token")
@@ -263,9 +266,7 @@ def _expired(unit: Unit, doc: dict[str, Any]) -> bool:
 async def _revoke(unit: Unit, session_id: str, head: Head, reason: str, meta: Meta) -> None:
     await unit.append(f"session-{session_id}", head, SessionRevoked(reason=reason), event_id=f"revoke:{session_id}", meta=meta)
     await unit.sessions.revoke(session_id)
-    notify = unit.extras.get("on_session_revoked")
-    if notify is not None:
-        await notify(session_id)
+    await unit.notifier.disconnect_session(session_id)
 
 
 async def revoke_session(unit: Unit, user_id: str, session_id: str, reason: str, meta: Meta) -> bool:
@@ -319,7 +320,4 @@ async def set_role(unit: Unit, email: str, role: str, reason: str, actor: str) -
         await unit.append(f"user-{user_id}", head, event, event_id=f"role:{user_id}:{head.version + 1}", meta=Meta(actor=actor))
         return user_id, previous
 
-    result = await with_retry(attempt)
-    if role not in ADMIN_ROLES:
-        return result
-    return result
+    return await with_retry(attempt)

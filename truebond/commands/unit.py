@@ -3,19 +3,64 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import attrs
 
+from truebond.adapters.email import EmailSender
+from truebond.adapters.otp_store import OtpStore
 from truebond.adapters.passwords import Passwords
 from truebond.adapters.ratelimit import RateLimiter
 from truebond.adapters.session_cache import SessionCache
+from truebond.adapters.storage import Storage
+from truebond.adapters.stripe_gateway import PaymentGateway
 from truebond.adapters.tokens import AccessTokens
 from truebond.clock import Clock
 from truebond.config import Settings
 from truebond.events.base import Event, Head, Meta
 from truebond.events.store import Appended, EventStore
 from truebond.projections.runner import Projection, Projections
+
+
+class Notifier(Protocol):
+    """Pushes to connected clients (Socket.IO); sessions' sockets can be dropped."""
+
+    async def emit_to_user(self, user_id: str, event: str, data: Any) -> None:
+        """Send `event` to every socket of a user (room `user:<id>`)."""
+        ...
+
+    async def emit_to_session(self, session_id: str, event: str, data: Any) -> None:
+        """Send `event` to the sockets opened with one session's tokens."""
+        ...
+
+    async def disconnect_session(self, session_id: str) -> None:
+        """Drop every socket of a session (it was revoked)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop background work and release connections."""
+        ...
+
+
+class NullNotifier:
+    """No sockets in this process (operator commands): nothing to send or drop."""
+
+    async def emit_to_user(self, user_id: str, event: str, data: Any) -> None:
+        """Nothing is connected."""
+
+    async def emit_to_session(self, session_id: str, event: str, data: Any) -> None:
+        """Nothing is connected."""
+
+    async def disconnect_session(self, session_id: str) -> None:
+        """Nothing is connected."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+# Called after a signup is recorded: (unit, new user id, referrer id or None, meta).
+SignupHook = Callable[["Unit", str, "str | None", Meta], Awaitable[None]]
 
 
 @attrs.define
@@ -32,6 +77,12 @@ class Unit:
     passwords: Passwords
     tokens: AccessTokens
     clock: Clock
+    storage: Storage
+    otp: OtpStore
+    email: EmailSender
+    notifier: Notifier = attrs.field(factory=NullNotifier)
+    after_signup: SignupHook | None = None
+    stripe: PaymentGateway | None = None
     extras: dict[str, Any] = attrs.field(factory=dict)
 
     async def append(

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import attrs
+import cattrs
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
@@ -24,6 +25,13 @@ T = TypeVar("T")
 
 class ConcurrencyError(Exception):
     """Another writer appended to the stream first; reload state and decide again."""
+
+
+class UndecodableEvent(Exception):
+    """A stored event does not match its registered class (unknown type, extra or bad fields).
+
+    Raised, never skipped: a read model built without it would be silently wrong.
+    """
 
 
 @attrs.frozen
@@ -132,6 +140,15 @@ class EventStore:
         return Appended(recorded, created=True)
 
     async def _decode(self, doc: dict[str, Any]) -> Recorded:
+        try:
+            return await self._decode_doc(doc)
+        except cattrs.BaseValidationError as exc:
+            reasons = "; ".join(cattrs.transform_error(exc))
+            raise UndecodableEvent(f"event {doc.get('_id')} ({doc.get('stream')}@{doc.get('version')}): {reasons}") from exc
+        except (codec.UnknownEventType, KeyError, TypeError, ValueError) as exc:
+            raise UndecodableEvent(f"event {doc.get('_id')} ({doc.get('stream')}@{doc.get('version')}): {exc!r}") from exc
+
+    async def _decode_doc(self, doc: dict[str, Any]) -> Recorded:
         data = dict(doc["data"])
         cls_fields = personal_fields(_registered(doc["type"]))
         subject = doc.get("subject")

@@ -21,6 +21,10 @@ IndexSpec = tuple[list[tuple[str, int]], dict[str, Any]]
 APPLIED_KEEP = 200
 
 
+class StreamGap(RuntimeError):
+    """Versions of a stream are missing from the store, so a stream view cannot catch up."""
+
+
 class Projection(Protocol):
     """A read model: which events it takes, how each changes one document, its indexes."""
 
@@ -90,8 +94,11 @@ class StreamDocView:
             if current >= rec.version:
                 return
             if current < rec.version - 1:
-                for missing in await store.load(rec.stream, current, rec.version - 1):
-                    await self.apply(coll, missing, store)
+                missing = await store.load(rec.stream, current, rec.version - 1)
+                if [m.version for m in missing] != list(range(current + 1, rec.version)):
+                    raise StreamGap(f"projection {self.name}: {rec.stream} lacks versions {current + 1}..{rec.version - 1} before {rec.id}")
+                for earlier in missing:
+                    await self.apply(coll, earlier, store)
                 continue
             fn = _lookup(self.updates, rec.event)
             base = (fn(rec) or {}) if fn is not None else {}

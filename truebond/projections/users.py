@@ -6,8 +6,20 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 
+from truebond.events.account import AccountDeleted, EmailVerified
 from truebond.events.base import Recorded
+from truebond.events.crypto import ERASED
 from truebond.events.identity import PasswordChanged, RoleGranted, UserRegistered
+from truebond.events.profile import (
+    MAX_FCM_TOKENS,
+    FcmTokenRegistered,
+    FcmTokenRemoved,
+    PhotoAdded,
+    PreferencesUpdated,
+    ProfileUpdated,
+    SettingsUpdated,
+    decode_urls,
+)
 from truebond.projections.runner import StreamDocView, Update
 
 
@@ -15,7 +27,7 @@ def _registered(rec: Recorded) -> Update:
     e = rec.event
     assert isinstance(e, UserRegistered)
     address = {k: getattr(e, k) for k in ("address_line", "city", "state", "country", "pincode")}
-    return {
+    update: Update = {
         "$set": {
             "name": e.name,
             "email": e.email,
@@ -42,6 +54,12 @@ def _registered(rec: Recorded) -> Update:
             "updated_at": rec.at,
         }
     }
+    # A shredded email or phone reads "[erased]": leave it out, so the sparse unique indexes
+    # skip it and any number of erased accounts can be rebuilt side by side.
+    for key in ("email", "phone"):
+        if update["$set"][key] == ERASED:
+            del update["$set"][key]
+    return update
 
 
 def _password(rec: Recorded) -> Update:
@@ -56,11 +74,89 @@ def _role(rec: Recorded) -> Update:
     return {"$set": {"role": e.role, "updated_at": rec.at}}
 
 
+# Profile (routes_profile): shredded ("[erased]") personal values are never written back.
+def _profile(rec: Recorded) -> Update:
+    e = rec.event
+    assert isinstance(e, ProfileUpdated)
+    fields = {"name": e.name, "bio": e.bio, "intent": e.intent}
+    changes: dict[str, Any] = {k: v for k, v in fields.items() if v is not None and v != ERASED}
+    if e.profile_pictures is not None:
+        changes["profile_pictures"] = decode_urls(e.profile_pictures)
+    return {"$set": {**changes, "updated_at": rec.at}}
+
+
+def _preferences(rec: Recorded) -> Update:
+    e = rec.event
+    assert isinstance(e, PreferencesUpdated)
+    fields = {"interested_in": e.interested_in, "min_age": e.min_age, "max_age": e.max_age, "max_distance_km": e.max_distance_km}
+    return {"$set": {**{f"preferences.{k}": v for k, v in fields.items() if v is not None and v != ERASED}, "updated_at": rec.at}}
+
+
+def _photo_added(rec: Recorded) -> Update:
+    e = rec.event
+    assert isinstance(e, PhotoAdded)
+    if e.url == ERASED:
+        return {}
+    return {"$push": {"profile_pictures": e.url}, "$set": {"updated_at": rec.at}}
+
+
+def _flatten(prefix: str, value: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        out.update(_flatten(f"{prefix}.{key}", item) if isinstance(item, dict) else {f"{prefix}.{key}": item})
+    return out
+
+
+def _settings(rec: Recorded) -> Update:
+    e = rec.event
+    assert isinstance(e, SettingsUpdated)
+    return {"$set": {**_flatten("settings", e.changes), "updated_at": rec.at}}
+
+
+def _fcm_registered(rec: Recorded) -> Update:
+    e = rec.event
+    assert isinstance(e, FcmTokenRegistered)
+    return {} if e.token == ERASED else {"$push": {"fcm_tokens": {"$each": [e.token], "$slice": -MAX_FCM_TOKENS}}}
+
+
+def _fcm_removed(rec: Recorded) -> Update:
+    e = rec.event
+    assert isinstance(e, FcmTokenRemoved)
+    return {"$set": {"fcm_tokens": []}} if e.token is None else {"$pull": {"fcm_tokens": e.token}}
+
+
+# Account safety (routes_otp, routes_account).
+# What an erased account keeps: id, role, status, coarse profile facts and timestamps.
+DELETED_FIELDS = ("name", "email", "phone", "password_hash", "address", "bio", "profile_pictures", "location", "fcm_tokens", "is_online")
+
+
+def _email_verified(rec: Recorded) -> Update:
+    assert isinstance(rec.event, EmailVerified)
+    return {"$set": {"is_verified": True, "updated_at": rec.at}}
+
+
+def _deleted(rec: Recorded) -> Update:
+    assert isinstance(rec.event, AccountDeleted)
+    return {"$set": {"status": "deleted", "deleted_at": rec.at, "updated_at": rec.at}, "$unset": dict.fromkeys(DELETED_FIELDS, "")}
+
+
 USERS = StreamDocView(
     name="users",
     collection="users",
     stream_prefix="user-",
-    updates={UserRegistered: _registered, PasswordChanged: _password, RoleGranted: _role},
+    updates={
+        UserRegistered: _registered,
+        PasswordChanged: _password,
+        RoleGranted: _role,
+        ProfileUpdated: _profile,
+        PreferencesUpdated: _preferences,
+        PhotoAdded: _photo_added,
+        SettingsUpdated: _settings,
+        FcmTokenRegistered: _fcm_registered,
+        FcmTokenRemoved: _fcm_removed,
+        EmailVerified: _email_verified,
+        AccountDeleted: _deleted,
+    },
     indexes=(
         ([("email", ASCENDING)], {"unique": True, "sparse": True, "name": "email_unique"}),
         ([("phone", ASCENDING)], {"unique": True, "sparse": True, "name": "phone_unique"}),

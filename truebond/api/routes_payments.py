@@ -1,0 +1,138 @@
+"""Coins and payments: packages, orders, the read-only verify, credit history, Stripe webhooks."""
+
+from __future__ import annotations
+
+import voluptuous as vol
+from aiohttp import web
+
+from truebond.adapters.ratelimit import Policy
+from truebond.adapters.stripe_gateway import SignatureError, verify_signature
+from truebond.api.routing import Req, Route, json_response
+from truebond.api.validation import query_int, read_capped, strict
+from truebond.commands import payments
+from truebond.errors import BadRequest, PayloadTooLarge
+from truebond.events.base import Meta
+from truebond.logging import get_logger
+from truebond.projections import ledger as ledger_view
+
+log = get_logger(__name__)
+
+PAYMENT_ORDERS = Policy("payment_order", "10/hour")
+WEBHOOK_LIMIT = 512 * 1024
+
+ORDER_SCHEMA = strict({vol.Required("package_id"): vol.All(str, vol.In(list(payments.PACKAGES)))})
+VERIFY_SCHEMA = strict(
+    {vol.Required("payment_intent_id"): vol.All(str, vol.Strip, vol.Match(r"^pi_[A-Za-z0-9_]{1,250}$", msg="invalid id"))}
+)
+HISTORY_QUERY = strict({vol.Optional("limit", default=50): query_int(1, 100)})
+
+
+def _meta(req: Req) -> Meta:
+    return Meta(actor=f"user:{req.me.user_id}", request_id=req.client.request_id)
+
+
+async def list_packages(req: Req) -> web.StreamResponse:
+    """GET /api/payments/packages: the server's own price table."""
+    body = [
+        {"id": p.id, "coins": p.coins, "amount_inr": p.amount_inr, "label": p.label, "discount": p.discount, "popular": p.popular}
+        for p in payments.PACKAGES.values()
+    ]
+    return json_response({"packages": body, "currency": "INR", "min_purchase": payments.MIN_PURCHASE})
+
+
+async def create_order(req: Req) -> web.StreamResponse:
+    """POST /api/payments/order: a PaymentIntent for a package; `amount` is in paise."""
+    order = await payments.place_order(req.unit, req.me.user_id, req.body["package_id"], _meta(req))
+    return json_response(
+        {
+            "payment_intent_id": order.intent_id,
+            "client_secret": order.client_secret,
+            "amount": order.amount,
+            "currency": order.currency,
+            "coins": order.coins,
+            "payment_id": order.payment_id,
+        }
+    )
+
+
+async def verify_payment(req: Req) -> web.StreamResponse:
+    """POST /api/payments/verify: reads the payment's status; never credits anything."""
+    status, coins = await payments.payment_status(req.unit, req.me.user_id, req.body["payment_intent_id"])
+    return json_response({"status": status, "coins": coins})
+
+
+async def credit_history(req: Req) -> web.StreamResponse:
+    """GET /api/credits/history: the caller's ledger, newest first."""
+    docs = await ledger_view.history(req.unit.db, req.me.user_id, req.query["limit"])
+    transactions = [
+        {
+            "id": d["_id"],
+            "amount": d["amount"],
+            "reason": d["reason"],
+            "balance_after": d["balance_after"],
+            "description": d.get("description", ""),
+            "created_at": d["created_at"],
+        }
+        for d in docs
+    ]
+    return json_response({"transactions": transactions})
+
+
+async def stripe_webhook(req: Req) -> web.StreamResponse:
+    """POST /api/webhooks/stripe: verify the signature on the raw body first, then record and act.
+
+    400 (nothing stored) for a missing or bad signature or a stale timestamp; 200 for every
+    verified event, duplicates included; an error while acting answers 500 so Stripe retries.
+    """
+    request = req.request
+    if request.content_length is not None and request.content_length > WEBHOOK_LIMIT:
+        raise PayloadTooLarge()
+    payload = await read_capped(request, WEBHOOK_LIMIT)
+    unit = req.unit
+    try:
+        verify_signature(payload, request.headers.get("Stripe-Signature"), unit.settings.stripe_webhook_secret, unit.clock.time())
+    except SignatureError as exc:
+        log.warning("payment.webhook_unverified", reason=exc.reason, status="refused")
+        raise BadRequest("Invalid Stripe signature", code="invalid_signature") from None
+    _, first = await payments.receive_stripe_event(unit, payload, req.client.request_id)
+    return json_response({"received": True, "duplicate": not first})
+
+
+ROUTES = [
+    Route("GET", "/api/payments/packages", list_packages, summary="Coin packages", tag="payments"),
+    Route(
+        "POST",
+        "/api/payments/order",
+        create_order,
+        auth="user",
+        body=ORDER_SCHEMA,
+        limits=((PAYMENT_ORDERS, "user"),),
+        summary="Create a PaymentIntent for a package",
+        tag="payments",
+    ),
+    Route(
+        "POST",
+        "/api/payments/verify",
+        verify_payment,
+        auth="user",
+        body=VERIFY_SCHEMA,
+        summary="Payment status (read only)",
+        tag="payments",
+    ),
+    Route("GET", "/api/credits/history", credit_history, auth="user", query=HISTORY_QUERY, summary="Coin history", tag="payments"),
+    *(
+        # Stripe signs these; no bearer token, and no per-IP limit that could drop its retries.
+        Route(
+            "POST",
+            path,
+            stripe_webhook,
+            auth="webhook",
+            raw_body=True,
+            default_limit=False,
+            max_body=WEBHOOK_LIMIT,
+            summary="Stripe webhook",
+            tag="payments",
+        )
+        for path in ("/api/webhooks/stripe", "/api/webhooks/stripe/credits")
+    ),
+]
