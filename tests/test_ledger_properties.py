@@ -62,12 +62,34 @@ async def _check_ledger(unit: Unit, expected: int) -> None:
     assert [r.version for r in records] == list(range(1, len(records) + 1))
 
 
+def _interleave(unit: Unit) -> None:
+    """Yield to the event loop before every store read and write.
+
+    mongomock answers without ever suspending, so concurrent commands would otherwise run one
+    after another; with these yields their load-decide-append steps really interleave and the
+    optimistic-concurrency retries are exercised (as they are against a real MongoDB).
+    """
+    store = unit.store
+    for name in ("append", "get", "head", "load"):
+        real = getattr(store, name)
+
+        def yielding(real: Any) -> Any:
+            async def call(*args: Any, **kwargs: Any) -> Any:
+                await asyncio.sleep(0)
+                return await real(*args, **kwargs)
+
+            return call
+
+        setattr(store, name, yielding(real))
+
+
 async def _scenario(redis_url: str, operations: list[tuple[Any, ...]]) -> None:
     from mongomock_motor import AsyncMongoMockClient
 
     config = load_settings("test", {"REDIS_URL": redis_url, "JWT_SECRET": TEST_JWT_SECRET, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET})
     runtime = await bootstrap.build(config, db=AsyncMongoMockClient()["ledger_property"], fast_hashing=True)
     unit = runtime.unit
+    _interleave(unit)
     try:
         await bootstrap.ensure_indexes(unit)
         await grant_signup_bonus(unit, USER, META)
@@ -127,7 +149,10 @@ async def _scenario(redis_url: str, operations: list[tuple[Any, ...]]) -> None:
         purchases = await unit.db["events"].find({"type": "CreditsPurchased"}).to_list(None)
         assert sorted(p["_id"] for p in purchases) == sorted(f"stripe-pi:{intent}" for intent, _ in bought)
 
-        live = {name: await unit.db[name].find({}, {"_applied": 0}).sort("_id", 1).to_list(None) for name in ("balances", "credit_transactions", "payments")}
+        live = {
+            name: await unit.db[name].find({}, {"_applied": 0}).sort("_id", 1).to_list(None)
+            for name in ("balances", "credit_transactions", "payments")
+        }
         assert await verify(unit) == []
         await unit.projections.replay()
         replayed = {name: await unit.db[name].find({}, {"_applied": 0}).sort("_id", 1).to_list(None) for name in live}

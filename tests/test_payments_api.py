@@ -62,7 +62,13 @@ async def test_order_creates_an_intent_for_the_package_with_metadata_and_idempot
     assert created is not None and created.type == "PaymentCreated" and created.stream == f"payment-{body['payment_intent_id']}"
     doc = await runtime.unit.db["payments"].find_one({"_id": body["payment_intent_id"]})
     assert doc is not None
-    assert (doc["userId"], doc["status"], doc["amount"], doc["coins"], doc["package_id"]) == (user["user"]["id"], "pending", 45000, 500, "popular")
+    assert (doc["userId"], doc["status"], doc["amount"], doc["coins"], doc["package_id"]) == (
+        user["user"]["id"],
+        "pending",
+        45000,
+        500,
+        "popular",
+    )
     assert "userId" in await runtime.unit.db["payments"].index_information()
 
 
@@ -165,7 +171,9 @@ async def test_verify_reports_failed_payments(client: Any, stripe_fake: FakeStri
 async def test_verify_hides_other_users_payments_and_validates_input(client: Any, stripe_fake: FakeStripe) -> None:
     alice, bob = await signup(client), await signup(client)
     order = await place_order(client, alice["access_token"])
-    resp = await client.post("/api/payments/verify", json={"payment_intent_id": order["payment_intent_id"]}, headers=auth(bob["access_token"]))
+    resp = await client.post(
+        "/api/payments/verify", json={"payment_intent_id": order["payment_intent_id"]}, headers=auth(bob["access_token"])
+    )
     assert resp.status == 404
     resp = await client.post("/api/payments/verify", json={"payment_intent_id": "pi_1DoesNotExist000"}, headers=auth(bob["access_token"]))
     assert resp.status == 404

@@ -67,7 +67,9 @@ async def test_reconcile_credits_missing_ones_once_and_refuses_what_disagrees(
     report = await payments.reconcile(runtime.unit, since_days=7)
 
     assert (report.checked, report.credited, report.already_credited, report.foreign) == (5, 1, 1, 1)
-    assert sorted(report.rejected) == sorted([(orders["tampered"]["payment_intent_id"], "amount_mismatch"), (forged["id"], "unknown_intent")])
+    assert sorted(report.rejected) == sorted(
+        [(orders["tampered"]["payment_intent_id"], "amount_mismatch"), (forged["id"], "unknown_intent")]
+    )
     assert await coins(client, missed["access_token"]) == 510
     assert await coins(client, delivered["access_token"]) == 510
     assert await coins(client, tampered["access_token"]) == 10
@@ -104,7 +106,9 @@ def _run_cli(*args: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-async def test_reconcile_command_credits_through_the_gateway(redis_url: str, stripe_fake: FakeStripe, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_reconcile_command_credits_through_the_gateway(
+    redis_url: str, stripe_fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
     name = f"reconcile{uuid.uuid4().hex[:10]}"
     env = {"MONGO_URL": f"mongomock://{name}", "REDIS_URL": redis_url, "STRIPE_SECRET_KEY": FAKE_SECRET_KEY}
     settings = load_settings("test", {**env, "JWT_SECRET": TEST_JWT_SECRET}, stripe_api_base=stripe_fake.url)

@@ -89,7 +89,9 @@ async def test_one_payment_announced_by_two_event_ids_credits_once(client: Any, 
     intent = stripe_fake.succeed(order["payment_intent_id"])
     first, second = event("payment_intent.succeeded", intent), event("payment_intent.succeeded", intent)
     assert first["id"] != second["id"]
-    statuses = await asyncio.gather(deliver(client, first, WEBHOOK_SECRET), deliver(client, second, WEBHOOK_SECRET, "/api/webhooks/stripe/credits"))
+    statuses = await asyncio.gather(
+        deliver(client, first, WEBHOOK_SECRET), deliver(client, second, WEBHOOK_SECRET, "/api/webhooks/stripe/credits")
+    )
     assert statuses == [200, 200]
     assert await coins(client, user["access_token"]) == 510
     assert len(await events_of_type(runtime, "CreditsPurchased")) == 1
@@ -170,7 +172,7 @@ async def test_verified_but_malformed_bodies_answer_400_and_store_nothing(client
         b'{"object": "event"}',
         json.dumps({"id": "evt_1x", "object": "event", "type": "payment_intent.succeeded"}).encode(),
         json.dumps({"id": "../x", "object": "event", "type": "x", "data": {"object": {}}}).encode(),
-        '{"id": "evt_1abc", "object": "event", "type": "x\\ud800", "data": {"object": {}}}'.encode(),
+        b'{"id": "evt_1abc", "object": "event", "type": "x\\ud800", "data": {"object": {}}}',
     ]
     for body in bodies:
         resp = await client.post("/api/webhooks/stripe", data=body, headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET)})
@@ -308,7 +310,10 @@ async def test_a_refund_before_the_success_event_means_no_credit(client: Any, ru
 async def test_events_about_unknown_charges_and_other_types_are_stored_and_acknowledged(client: Any, runtime: Runtime) -> None:
     others = [
         event("customer.created", {"id": "cus_1NvLd3IaQ9", "object": "customer", "email": "someone@example.com"}),
-        event("charge.refunded", {"id": "ch_1Unknown0000", "object": "charge", "amount": 500, "currency": "inr", "payment_intent": "pi_1Unknown00"}),
+        event(
+            "charge.refunded",
+            {"id": "ch_1Unknown0000", "object": "charge", "amount": 500, "currency": "inr", "payment_intent": "pi_1Unknown00"},
+        ),
         event("charge.refunded", {"id": "ch_1NoIntent000", "object": "charge", "amount": 500, "currency": "inr", "payment_intent": None}),
         event("payment_intent.payment_failed", {"id": "pi_1Unknown00", "object": "payment_intent", "amount": 1, "currency": "inr"}),
     ]
@@ -405,3 +410,29 @@ async def test_payment_logs_carry_type_amount_status_and_no_ids_or_signatures(
     rejected = [entry for entry in lines if entry.get("event") == "payment.rejected"]
     assert rejected and rejected[0]["level"] == "warning" and rejected[0]["reason"] == "amount_mismatch"
     assert any(entry.get("event") == "payment.webhook_unverified" for entry in lines)
+
+
+async def test_no_per_ip_limit_drops_stripe_deliveries(client: Any) -> None:
+    # More than the default 120 requests per IP per minute: Stripe's bursts and retries all land.
+    evts = [event("customer.updated", {"id": f"cus_1Burst{n:06d}", "object": "customer"}) for n in range(130)]
+    statuses = await asyncio.gather(*(deliver(client, evt, WEBHOOK_SECRET) for evt in evts))
+    assert statuses == [200] * 130
+
+
+async def test_credit_and_withdrawal_push_balance_updated(
+    client: Any, runtime: Runtime, stripe_fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user, order = await buyer(client)
+    pushed: list[tuple[str, str, Any]] = []
+
+    class Recorder:
+        async def emit_to_user(self, user_id: str, name: str, data: Any) -> None:
+            pushed.append((user_id, name, data))
+
+    monkeypatch.setattr(runtime.unit, "notifier", Recorder())
+    evt = event("payment_intent.succeeded", stripe_fake.succeed(order["payment_intent_id"]))
+    assert await deliver(client, evt, WEBHOOK_SECRET) == 200
+    assert await deliver(client, evt, WEBHOOK_SECRET) == 200
+    assert await deliver(client, event("charge.refunded", stripe_fake.charge(order["payment_intent_id"])), WEBHOOK_SECRET) == 200
+    uid = user["user"]["id"]
+    assert pushed == [(uid, "balance_updated", {"coins": 110}), (uid, "balance_updated", {"coins": 10})]

@@ -72,3 +72,17 @@ async def test_profile_url_list_cannot_point_at_local_files_of_others(client: An
     _, body = await upload(client, bob["access_token"], png_bytes())
     resp = await client.put("/api/users/profile", json={"profile_pictures": [body["url"]]}, headers=auth(alice["access_token"]))
     assert resp.status == 422
+
+
+async def test_deleting_the_account_removes_its_photos_from_storage(client: Any, local: LocalStorage) -> None:
+    user = await signup(client)
+    other = await signup(client)
+    status, mine = await upload(client, user["access_token"], gps_jpeg())
+    assert status == 200, mine
+    status, theirs = await upload(client, other["access_token"], gps_jpeg())
+    assert status == 200, theirs
+    resp = await client.delete("/api/users/account", headers=auth(user["access_token"]))
+    assert resp.status == 200, await resp.json()
+    names = sorted(f.name for f in (local.root / "photos").iterdir())
+    assert names == [theirs["url"].rsplit("/", 1)[1]]
+    assert await local.get(mine["url"]) is None

@@ -174,7 +174,9 @@ class FakeStripe:
         intent.update(status="requires_payment_method", last_payment_error={"code": code, "decline_code": "insufficient_funds"})
         return dict(intent)
 
-    def add_intent(self, amount: int, currency: str = "inr", metadata: dict[str, str] | None = None, status: str = "succeeded") -> dict[str, Any]:
+    def add_intent(
+        self, amount: int, currency: str = "inr", metadata: dict[str, str] | None = None, status: str = "succeeded"
+    ) -> dict[str, Any]:
         """An intent created some other way (another product, the dashboard, a forger's account)."""
         intent_id = stripe_id("pi")
         intent = {

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from truebond.adapters.email import EmailFailed, Mail
 from truebond.adapters.otp_store import RESET_TTL_SECONDS, email_hash
+from truebond.adapters.storage import StorageUnavailable
 from truebond.commands import identity, otp
 from truebond.commands.identity import Client
 from truebond.commands.ledger import LedgerResult, account_stream
@@ -124,6 +125,7 @@ async def delete_account(unit: Unit, user_id: str, client: Client) -> int:
     before = await users_view.by_id(unit.db, user_id)
     email = None if before is None else before.get("email")
     phone = None if before is None else before.get("phone")
+    photos = [] if before is None else [str(u) for u in before.get("profile_pictures", [])]
 
     async def attempt() -> None:
         _, head = await unit.load(USERS, f"user-{user_id}", user_id)
@@ -137,7 +139,13 @@ async def delete_account(unit: Unit, user_id: str, client: Client) -> int:
     if isinstance(phone, str) and phone:
         await identity._release(unit, "phone", phone, user_id, meta)
     await unit.store.keys.erase(user_id)
-    log.info("account.deleted", user_id=user_id, sessions_revoked=revoked)
+    for url in photos:
+        try:
+            await unit.storage.delete(url)
+        except StorageUnavailable:
+            # The read model no longer lists it; an operator sweep can remove the orphan later.
+            log.warning("account.photo_delete_failed", user_id=user_id)
+    log.info("account.deleted", user_id=user_id, sessions_revoked=revoked, photos_deleted=len(photos))
     return revoked
 
 

@@ -392,7 +392,7 @@ async def settle_succeeded(unit: Unit, facts: IntentFacts, source: str, meta: Me
     from the order, a payment already refunded or disputed before it was credited.
     """
     intent = facts.intent_id
-    order, _ = await unit.load(PAYMENTS, payment_stream(intent), intent)
+    order, head = await unit.load(PAYMENTS, payment_stream(intent), intent)
     if order is None:
         return Outcome("rejected", "unknown_intent")
     user_id, payment_id = str(order["userId"]), str(order["payment_id"])
@@ -403,7 +403,7 @@ async def settle_succeeded(unit: Unit, facts: IntentFacts, source: str, meta: Me
     if order.get("status") in REVERSED_STATUSES and await unit.store.get(credit_event_id(intent)) is None:
         return Outcome("rejected", "payment_reversed", user_id=user_id, payment_id=payment_id)
     credit = await _credit(unit, order, meta)
-    await _complete(unit, intent, credit, facts.charge_id, source, meta)
+    await _complete(unit, intent, credit, facts.charge_id, source, meta, known=(order, head))
     if credit.created:
         await _notify_balance(unit, user_id)
     status = "credited" if credit.created else "already_credited"
@@ -442,13 +442,30 @@ async def _credit(unit: Unit, order: Mapping[str, Any], meta: Meta) -> LedgerRes
     return await with_retry(attempt)
 
 
-async def _complete(unit: Unit, intent: str, credit: LedgerResult, charge_id: str | None, source: str, meta: Meta) -> None:
-    """Move the payment to completed after its credit, or withdraw it if a reversal came first."""
+async def _complete(
+    unit: Unit,
+    intent: str,
+    credit: LedgerResult,
+    charge_id: str | None,
+    source: str,
+    meta: Meta,
+    known: tuple[dict[str, Any], Head],
+) -> None:
+    """Move the payment to completed after its credit, or withdraw it if a reversal came first.
+
+    The first attempt decides on the state read before crediting (`known`); if the payment stream
+    moved since, the append conflicts and the next attempt decides on fresh state.
+    """
     stream = payment_stream(intent)
+    first: list[tuple[dict[str, Any], Head]] = [known]
 
     async def attempt() -> None:
-        doc, head = await unit.load(PAYMENTS, stream, intent)
-        assert doc is not None
+        if first:
+            doc, head = first.pop()
+        else:
+            fresh, head = await unit.load(PAYMENTS, stream, intent)
+            assert fresh is not None
+            doc = fresh
         if doc.get("status") in REVERSED_STATUSES:
             # A refund or dispute was recorded while this credit was being made: undo it now.
             await _withdraw(unit, doc, str(doc.get("reversals", ["refund"])[0]), meta)
@@ -536,7 +553,7 @@ async def _withdraw(unit: Unit, order: Mapping[str, Any], cause: str, meta: Meta
             return LedgerResult(done.event, created=False)
         doc, head = await unit.load(BALANCES, account_stream(user_id), user_id)
         coins = 0 if doc is None else int(doc.get("coins", 0))
-        take = purchased
+        take = max(0, min(purchased, coins))
         event = CreditsReversed(
             user_id=user_id,
             amount=-take,
@@ -557,7 +574,7 @@ async def _withdraw(unit: Unit, order: Mapping[str, Any], cause: str, meta: Meta
     result = await with_retry(attempt)
     if result.created:
         await _notify_balance(unit, user_id)
-        log.warning("payment.reversed", type=cause, coins=result.entry.amount, status="flagged")
+        log.warning("payment.reversed", type=cause, coins=-result.entry.amount, status="flagged")
     return -result.entry.amount
 
 
