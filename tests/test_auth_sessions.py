@@ -9,10 +9,14 @@ from typing import Any
 
 import jwt
 import pytest
+import redis
 
 from tests.conftest import TEST_JWT_SECRET, auth, signup, signup_body
 from truebond import bootstrap
 from truebond.clock import OffsetClock
+from truebond.commands import identity
+from truebond.commands.identity import Client
+from truebond.errors import Unauthorized
 
 ANDROID_CHROME = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36"
 WINDOWS_FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0"
@@ -130,6 +134,46 @@ async def test_wrong_email_and_wrong_password_look_the_same(client: Any) -> None
     assert a["code"] == "unauthorized"
     assert a["request_id"] != b["request_id"]
     assert a["detail"] == "Invalid email or password"
+
+
+async def test_a_hundred_failures_in_an_hour_lock_the_account_for_an_hour(client: Any, runtime: bootstrap.Runtime, redis_url: str) -> None:
+    account = await signup(client)
+    email = account["user"]["email"]
+    bystander = await signup(client)
+    # 98 failures from all over the place, through the login command itself: over HTTP one
+    # email+IP pair gets only 10 tries per 15 minutes, and the lock is per account, not per IP.
+    for n in range(98):
+        with pytest.raises(Unauthorized):
+            await identity.password_login(runtime.unit, email, f"guess-{n}", None, Client(ip=f"198.51.{n}.x", device="botnet"))
+
+    # The 99th failure, over HTTP, does not lock yet: the right password still opens a session.
+    assert (await login(client, email, "guess-99")).status == 401
+    assert (await login(client, email)).status == 200
+    # The 100th does: from now on the right password gets the same answer as a wrong one.
+    wrong = await login(client, email, "guess-100")
+    locked = await login(client, email)
+    wrong_body, locked_body = await wrong.json(), await locked.json()
+    assert (wrong.status, locked.status) == (401, 401), locked_body
+    assert without_request_id(locked_body) == without_request_id(wrong_body)
+    assert "access_token" not in locked_body
+    # Only that account is locked, and the sessions it already has keep working.
+    assert (await login(client, bystander["user"]["email"])).status == 200
+    assert await me_status(client, account["access_token"]) == 200
+
+    # The lock lasts an hour, then password login works again.
+    r = redis.Redis.from_url(redis_url)
+    [lock_key] = [k for k in r.scan_iter(match="*lock*") if account["user"]["id"].encode() in k]
+    assert 3590 <= int(r.ttl(lock_key)) <= 3600
+    r.delete(lock_key)  # an hour later
+    assert (await login(client, email)).status == 200
+
+
+async def test_failures_of_unknown_emails_lock_nothing(client: Any, runtime: bootstrap.Runtime) -> None:
+    for n in range(3):
+        with pytest.raises(Unauthorized):
+            await identity.password_login(runtime.unit, "ghost@example.com", f"guess-{n}", None, Client(ip="198.51.100.x", device="x"))
+    account = await signup(client, email="ghost@example.com")
+    assert (await login(client, account["user"]["email"])).status == 200
 
 
 # --------------------------------------------------------------------------- refresh
@@ -387,6 +431,63 @@ async def test_malformed_authorization_headers_are_401(client: Any) -> None:
     for header in (account["access_token"], f"Basic {account['access_token']}", "Bearer ", "Bearer not.a.jwt"):
         resp = await client.get("/api/auth/me", headers={"Authorization": header})
         assert resp.status == 401, header
+
+
+async def test_access_token_is_hs256_with_the_design_claims_and_lives_fifteen_minutes(client: Any, clock: OffsetClock) -> None:
+    account = await signup(client)
+    token = account["access_token"]
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    claims = claims_of(token)
+    assert set(claims) == {"sub", "sid", "role", "iss", "aud", "exp", "iat", "jti"}
+    assert claims["exp"] - claims["iat"] == 15 * 60
+    assert (claims["sub"], claims["role"]) == (account["user"]["id"], "user")
+
+    clock.advance(14 * 60 + 30)
+    assert await me_status(client, token) == 200
+    clock.advance(60)
+    assert await me_status(client, token) == 401
+
+
+async def test_a_session_redis_forgot_is_checked_against_the_sessions_read_model(
+    client: Any, runtime: bootstrap.Runtime, redis_url: str
+) -> None:
+    account = await signup(client)
+    ended = await logged_in(client, account["user"]["email"])
+    assert (await client.post("/api/auth/logout", headers=auth(ended["access_token"]))).status == 200
+    session_id = claims_of(account["access_token"])["sid"]
+    assert await runtime.unit.sessions.owner(session_id) == account["user"]["id"]
+
+    redis.Redis.from_url(redis_url).flushdb()  # Redis restarted empty: the allow-list is gone
+    assert await runtime.unit.sessions.owner(session_id) is None
+
+    # The live session still works (the read model says so) and is put back on the allow-list;
+    # the revoked one stays refused.
+    assert await me_status(client, account["access_token"]) == 200
+    assert await runtime.unit.sessions.owner(session_id) == account["user"]["id"]
+    assert await me_status(client, ended["access_token"]) == 401
+
+
+async def test_answers_carry_the_fields_api_md_names(client: Any) -> None:
+    resp = await client.post("/api/auth/signup", json=signup_body())
+    created = await resp.json()
+    assert resp.status == 201
+    assert set(created) == {"message", "access_token", "refresh_token", "token_type", "user"}
+    assert {"id", "name", "email", "role", "coins"} <= set(created["user"])
+    assert "password_hash" not in created["user"] and "phone" not in created["user"]
+
+    logged = await logged_in(client, created["user"]["email"])
+    assert set(logged) == {"message", "access_token", "refresh_token", "token_type", "user"}
+    assert set(logged["user"]) == {"id", "name", "email", "role", "coins", "is_verified"}
+
+    resp = await client.post("/api/auth/refresh", json={"refresh_token": logged["refresh_token"]})
+    refreshed = await resp.json()
+    assert resp.status == 200
+    assert set(refreshed) == {"access_token", "refresh_token", "token_type", "user_id"}
+
+    resp = await client.post("/api/auth/logout-all", headers=auth(refreshed["access_token"]))
+    ended = await resp.json()
+    assert resp.status == 200
+    assert ended["revoked"] == 2 and isinstance(ended["revoked"], int)
 
 
 # --------------------------------------------------------------------------- logs

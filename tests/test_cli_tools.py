@@ -12,6 +12,7 @@ import contextlib
 import functools
 import io
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -22,9 +23,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 import pytest
+from aiohttp import web
 
 import tests.test_projections as history
-from tests.conftest import TEST_JWT_SECRET
+from tests.conftest import TEST_JWT_SECRET, WEBHOOK_SECRET
 from truebond import __main__ as cli
 from truebond import bootstrap
 from truebond.commands import identity
@@ -52,6 +54,7 @@ EXPECTED_INDEXES = {
     "sessions.user_live",
     "credit_transactions.user_time",
     "adminLogs.createdAt",
+    "payments.userId",
 }
 
 
@@ -176,6 +179,69 @@ def test_indexes_command_prints_every_index(target: Target, monkeypatch: pytest.
     assert target.with_unit(stream_version)["stream_version"]["unique"] is True
 
 
+@pytest.mark.parametrize("mode", ["dev", "serve"])
+def test_serve_and_dev_create_the_indexes_before_they_listen(
+    mode: str, redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mongomock_motor import AsyncMongoMockClient
+
+    database = AsyncMongoMockClient()["indexes_at_start"]
+    steps: list[str] = []
+    real_indexes, real_start = bootstrap.ensure_indexes, web.TCPSite.start
+
+    async def indexes(unit: Unit) -> list[str]:
+        steps.append("indexes")
+        return await real_indexes(unit)
+
+    async def start(site: web.TCPSite) -> None:
+        await real_start(site)
+        steps.append("listening")
+        # Then stop the way an operator does; the handler is installed before the loop runs this.
+        asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(bootstrap, "mongo_database", lambda url: database)
+    monkeypatch.setattr(bootstrap, "ensure_indexes", indexes)
+    monkeypatch.setattr(web.TCPSite, "start", start)
+    monkeypatch.setattr(cli, "configure_logging", functools.partial(configure_logging, stream=io.StringIO()))
+    monkeypatch.chdir(tmp_path)
+    if mode == "serve":
+        strong = {
+            "MONGO_URL": "mongodb://db.invalid:27017/truebond",
+            "REDIS_URL": redis_url,
+            "JWT_SECRET": TEST_JWT_SECRET,
+            "STRIPE_SECRET_KEY": "sk_test_not_used_here",
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "EMAIL_PROVIDER": "sendgrid",
+            "EMAIL_API_KEY": "SG.not-used-here",
+            "EMAIL_FROM": "hello@truebond.test",
+            "CLOUD_STORAGE_PROVIDER": "s3",
+            "CLOUD_STORAGE_KEY": "not-used-here",
+            "CLOUD_STORAGE_SECRET": "not-used-here",
+            "CLOUD_STORAGE_BUCKET": "truebond-test",
+            "FRONTEND_URL": "https://app.truebond.test",
+            "BACKEND_URL": "https://api.truebond.test",
+        }
+        for name, value in strong.items():
+            monkeypatch.setenv(name, value)
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = cli.main([mode, "--host", "127.0.0.1", "--port", "0"])
+    finally:
+        configure_logging(json=True)
+
+    assert code == 0
+    assert steps == ["indexes", "listening"]
+
+    async def created() -> set[str]:
+        names: set[str] = set()
+        for coll in await database.list_collection_names():
+            names.update(f"{coll}.{name}" for name in await database[coll].index_information())
+        return names
+
+    assert EXPECTED_INDEXES <= asyncio.run(created())
+
+
 # --------------------------------------------------------------------------- roles
 
 
@@ -233,6 +299,23 @@ def _roles_command(target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_roles_command_grants_and_revokes_with_an_audit_entry(target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     _roles_command(target, monkeypatch)
+
+
+def test_roles_revoke_takes_away_only_the_role_it_names(target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
+    h = target.with_unit(_history)
+    assert target.run("roles", "grant", "person2@example.com", "super_admin", monkeypatch=monkeypatch)[0] == 0
+
+    code, out = target.run("roles", "revoke", "person2@example.com", "admin", monkeypatch=monkeypatch)
+
+    assert (code, out.strip()) == (1, "The account's role is super_admin, not admin; nothing changed")
+
+    async def state(unit: Unit) -> tuple[str, list[str]]:
+        user = await unit.db["users"].find_one({"_id": h.bob})
+        assert user is not None
+        actions = [d["action"] for d in await unit.db["adminLogs"].find({"target_id": h.bob}).to_list(None)]
+        return str(user["role"]), actions
+
+    assert target.with_unit(state) == ("super_admin", ["role_grant"])
 
 
 @needs_real_mongo

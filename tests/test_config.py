@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -262,3 +263,8 @@ def test_serve_command_refuses_a_missing_jwt_secret(tmp_path: Path) -> None:
     assert "JWT_SECRET" in output
     for value in SECRET_VALUES:
         assert value not in output, "serve printed a secret value"
+    # serve logs one JSON object per line; the refusal is one of them, naming the variable.
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    refusal_lines = [r for r in records if r.get("event") == "config.invalid"]
+    assert len(refusal_lines) == 1, result.stderr
+    assert refusal_lines[0]["level"] == "error" and "JWT_SECRET" in refusal_lines[0]["problem"]

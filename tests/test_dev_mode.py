@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -133,3 +134,16 @@ def test_dev_banner_commands_work_as_printed(dev_server: DevServer) -> None:
     except subprocess.TimeoutExpired:
         pytest.fail(f"truebond dev did not stop within {STOP_TIMEOUT:.0f}s of SIGTERM\n{dev_server.diagnostics()}")
     assert code == 0, dev_server.diagnostics()
+
+    # Dev logs are readable console lines (not JSON), each request's line carries its request id,
+    # and nothing the curl lines sent or received appears in them.
+    logs = dev_server.stderr_path.read_text(encoding="utf-8")
+    lines = [line for line in logs.splitlines() if line.strip()]
+    assert lines and not any(line.lstrip().startswith("{") for line in lines), logs[-2000:]
+    started = [line for line in lines if "truebond.started" in line]
+    assert len(started) == 1 and "mode=dev" in started[0] and "mongomock" in started[0], started
+    requests = [line for line in lines if "http.request" in line]
+    assert len(requests) >= 3, logs[-2000:]
+    assert all(re.search(r"request_id=[0-9a-f]{32}", line) for line in requests), requests
+    for secret in ("correct-horse-1", "asha@example.com", "9876543210", signed_up["access_token"], signed_up["refresh_token"]):
+        assert secret not in logs, secret

@@ -115,6 +115,20 @@ async def test_removed_legacy_routes_answer_404(client: Any) -> None:
         assert_envelope(await resp.json(), "not_found")
 
 
+async def test_a_malformed_request_refused_by_aiohttp_itself_shows_no_server_version(client: Any) -> None:
+    # Refused in aiohttp's protocol layer, before any middleware or response hook runs.
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(b"GET /api/health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+    await writer.drain()
+    async with asyncio.timeout(10):
+        raw = await reader.read()
+    writer.close()
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    assert head.startswith("HTTP/1.") and " 400 " in head.splitlines()[0], head
+    server = [line.split(":", 1)[1].strip() for line in head.splitlines()[1:] if line.lower().startswith("server:")]
+    assert server == ["truebond"], head
+
+
 async def test_wrong_method_is_405_in_the_envelope(client: Any) -> None:
     resp = await client.put("/api/auth/signup", json={})
     assert resp.status == 405
@@ -219,6 +233,20 @@ async def test_openapi_lists_every_route_with_its_method(client: Any) -> None:
             assert {"name": name, "in": "path"}.items() <= next(p for p in op["parameters"] if p["name"] == name).items()
 
 
+async def test_openapi_lists_every_route_the_running_app_serves(client: Any) -> None:
+    doc = await (await client.get("/api/openapi.json")).json()
+    served = {
+        (route.method, route.resource.canonical)
+        for route in client.server.app.router.routes()
+        if route.resource is not None
+        and route.method not in ("OPTIONS", "HEAD")  # CORS preflights
+        and not route.resource.canonical.startswith("/socket.io")  # Socket.IO, not an HTTP API route
+    }
+    documented = {(method.upper(), path) for path, ops in doc["paths"].items() for method in ops}
+    assert len(served) >= 10
+    assert served == documented
+
+
 async def test_openapi_signup_schema_carries_the_validation_rules(client: Any) -> None:
     doc = await (await client.get("/api/openapi.json")).json()
     schema = doc["paths"]["/api/auth/signup"]["post"]["requestBody"]["content"]["application/json"]["schema"]
@@ -313,3 +341,20 @@ async def test_readiness_names_redis_when_it_is_down(client: Any, redis_down: An
     ready = await client.get("/api/health/ready")
     assert ready.status == 200
     assert (await ready.json())["checks"] == {"mongodb": "up", "redis": "up"}
+
+
+async def test_readiness_names_mongodb_when_it_is_down(runtime: bootstrap.Runtime, aiohttp_client: Any) -> None:
+    dead_db = bootstrap.mongo_database(f"mongodb://127.0.0.1:{free_port()}/truebond")
+    rt = await bootstrap.build(runtime.unit.settings, db=dead_db, fast_hashing=True)
+    try:
+        client = await aiohttp_client(bootstrap.web_app(rt))
+        async with asyncio.timeout(60):
+            down = await client.get("/api/health/ready")
+            body = await down.json()
+    finally:
+        await rt.close()
+        dead_db.client.close()
+    assert down.status == 503, body
+    assert body["down"] == ["mongodb"]
+    assert body["checks"] == {"mongodb": "down", "redis": "up"}
+    assert_security_headers(down)

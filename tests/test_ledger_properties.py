@@ -1,4 +1,4 @@
-"""Ledger invariants under random purchases, deductions, refunds and concurrent retries (hypothesis).
+"""Ledger invariants under random purchases, credits, deductions, refunds and concurrent retries (hypothesis).
 
 Every example runs on a fresh database through the real commands (purchases arrive as verified
 Stripe events through the same path the webhook uses), then checks: no balance ever below zero,
@@ -17,14 +17,15 @@ from hypothesis import strategies as st
 
 from tests.conftest import TEST_JWT_SECRET, WEBHOOK_SECRET
 from tests.fakes.stripe_api import event, stripe_id
+from tests.payments_support import interleave
 from truebond import bootstrap
 from truebond.commands import payments
-from truebond.commands.ledger import account_stream, deduct, grant_signup_bonus
+from truebond.commands.ledger import account_stream, credit, deduct, grant_signup_bonus
 from truebond.commands.unit import Unit
 from truebond.config import load_settings
 from truebond.errors import PaymentRequired
 from truebond.events.base import Meta
-from truebond.events.ledger import LedgerEvent
+from truebond.events.ledger import LedgerEvent, ReferralRewardGranted
 from truebond.projections.ledger import coins
 from truebond.verify import verify
 
@@ -34,8 +35,9 @@ META = Meta(actor=f"user:{USER}")
 purchase = st.tuples(st.just("purchase"), st.sampled_from(sorted(payments.PACKAGES)), st.integers(1, 5), st.booleans())
 spend = st.tuples(st.just("deduct"), st.integers(1, 700), st.integers(1, 5))
 race = st.tuples(st.just("race"), st.integers(1, 120), st.integers(2, 8))
+bonus = st.tuples(st.just("bonus"), st.integers(1, 100), st.integers(1, 5))
 refund = st.tuples(st.just("refund"), st.integers(0, 20), st.sampled_from(["charge.refunded", "charge.dispute.created"]), st.integers(1, 3))
-OPERATIONS = st.lists(st.one_of(purchase, spend, race, refund), min_size=1, max_size=12)
+OPERATIONS = st.lists(st.one_of(purchase, spend, race, bonus, refund), min_size=1, max_size=12)
 
 
 async def _deliver(unit: Unit, evt: dict[str, Any]) -> None:
@@ -50,6 +52,20 @@ async def _try_deduct(unit: Unit, amount: int, event_id: str) -> bool:
     return True
 
 
+async def _bonus(unit: Unit, amount: int, event_id: str) -> bool:
+    result = await credit(
+        unit,
+        USER,
+        amount,
+        event_class=ReferralRewardGranted,
+        reason="referral",
+        reference=event_id,
+        event_id=event_id,
+        meta=Meta(actor="system"),
+    )
+    return result.created
+
+
 async def _check_ledger(unit: Unit, expected: int) -> None:
     records = await unit.store.load(account_stream(USER))
     entries = [r.event for r in records if isinstance(r.event, LedgerEvent)]
@@ -62,34 +78,13 @@ async def _check_ledger(unit: Unit, expected: int) -> None:
     assert [r.version for r in records] == list(range(1, len(records) + 1))
 
 
-def _interleave(unit: Unit) -> None:
-    """Yield to the event loop before every store read and write.
-
-    mongomock answers without ever suspending, so concurrent commands would otherwise run one
-    after another; with these yields their load-decide-append steps really interleave and the
-    optimistic-concurrency retries are exercised (as they are against a real MongoDB).
-    """
-    store = unit.store
-    for name in ("append", "get", "head", "load"):
-        real = getattr(store, name)
-
-        def yielding(real: Any) -> Any:
-            async def call(*args: Any, **kwargs: Any) -> Any:
-                await asyncio.sleep(0)
-                return await real(*args, **kwargs)
-
-            return call
-
-        setattr(store, name, yielding(real))
-
-
 async def _scenario(redis_url: str, operations: list[tuple[Any, ...]]) -> None:
     from mongomock_motor import AsyncMongoMockClient
 
     config = load_settings("test", {"REDIS_URL": redis_url, "JWT_SECRET": TEST_JWT_SECRET, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET})
     runtime = await bootstrap.build(config, db=AsyncMongoMockClient()["ledger_property"], fast_hashing=True)
     unit = runtime.unit
-    _interleave(unit)
+    interleave(unit.store)
     try:
         await bootstrap.ensure_indexes(unit)
         await grant_signup_bonus(unit, USER, META)
@@ -126,6 +121,12 @@ async def _scenario(redis_url: str, operations: list[tuple[Any, ...]]) -> None:
                     balance -= amount
                 else:
                     assert not any(results), "a charge went through with too few coins"
+            elif kind == "bonus":
+                _, amount, copies = op
+                # A credit through the generic path (as a referral reward is), retried concurrently.
+                results = await asyncio.gather(*(_bonus(unit, amount, f"bonus:{step}") for _ in range(copies)))
+                assert sum(results) == 1, "a retried credit was applied more or less than once"
+                balance += amount
             elif kind == "race":
                 _, amount, racers = op
                 results = await asyncio.gather(*(_try_deduct(unit, amount, f"race:{step}:{n}") for n in range(racers)))

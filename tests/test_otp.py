@@ -2,58 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-import uuid
 from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_JWT_SECRET, auth, signup
+from tests import otp_support
+from tests.conftest import auth, signup
 from tests.fakes import sendgrid
 from tests.fakes.sendgrid import FakeSendGrid
+from tests.otp_support import otp_events, unknown_email, wrong
 from truebond import bootstrap
 from truebond.adapters.otp_store import email_hash
 from truebond.clock import OffsetClock
-from truebond.commands import otp
-from truebond.config import Settings
+from truebond.commands import maintenance, otp
 
 SEND = "/api/auth/otp/send-for-login"
 LOGIN = "/api/auth/login-with-otp"
 EMAIL_SEND = "/api/auth/email/send-otp"
 EMAIL_VERIFY = "/api/auth/email/verify-otp"
 
-
-@pytest.fixture
-async def mail(aiohttp_server: Any) -> FakeSendGrid:
-    """The fake SendGrid the service mails through."""
-    return await sendgrid.start(aiohttp_server)
-
-
-@pytest.fixture
-def settings(redis_url: str, mail: FakeSendGrid) -> Settings:
-    """Test settings with the sendgrid adapter pointed at the fake."""
-    return sendgrid.settings_for(redis_url, mail, TEST_JWT_SECRET)
-
-
-def wrong(code: str) -> str:
-    """A code that is certainly not `code`."""
-    return f"{(int(code) + 1) % 10**6:06d}"
-
-
-def unknown_email() -> str:
-    """An address no account uses."""
-    return f"nobody{uuid.uuid4().hex[:10]}@example.com"
-
-
-async def otp_events(runtime: bootstrap.Runtime, email: str) -> list[str]:
-    """The event types on an email's OTP stream, in order."""
-    return [rec.type for rec in await runtime.unit.store.load(f"otp-{email_hash(email)}")]
+mail = otp_support.mail
+settings = otp_support.settings
 
 
 def without_request_id(body: dict[str, Any]) -> dict[str, Any]:
     """An error body minus its per-request id."""
     return {k: v for k, v in body.items() if k != "request_id"}
+
+
+def visible_headers(resp: Any) -> dict[str, str]:
+    """Response headers that could tell two answers apart (minus per-request and per-moment ones)."""
+    return {k: v for k, v in resp.headers.items() if k.lower() not in ("date", "x-request-id", "content-length")}
 
 
 async def test_login_with_a_mailed_code(client: Any, runtime: bootstrap.Runtime, mail: FakeSendGrid) -> None:
@@ -181,15 +163,17 @@ async def test_answers_do_not_reveal_whether_an_account_exists(client: Any, runt
     assert answers[0] == answers[1]
     assert answers[0][0] == 200
 
-    # Wrong codes, too soon a resend: the same answers again.
+    # Wrong codes, too soon a resend: the same answers again (headers included).
     wrongs, soon = [], []
     for email in (existing, missing):
         resp = await client.post(LOGIN, json={"email": email, "otp_code": "000000"})
-        wrongs.append((resp.status, without_request_id(await resp.json())))
+        wrongs.append((resp.status, without_request_id(await resp.json()), visible_headers(resp)))
         resp = await client.post(SEND, json={"email": email})
-        soon.append((resp.status, without_request_id(await resp.json())))
+        soon.append((resp.status, without_request_id(await resp.json()), visible_headers(resp)))
     assert wrongs[0] == wrongs[1] and wrongs[0][0] == 401
-    assert soon[0] == soon[1] and soon[0][0] == 429
+    assert soon[0][:2] == soon[1][:2] and soon[0][0] == 429
+    assert set(soon[0][2]) == set(soon[1][2])
+    assert abs(int(soon[0][2]["Retry-After"]) - int(soon[1][2]["Retry-After"])) <= 1
 
     # Mail went only to the account, but the unknown email left the same audit trail.
     assert len(mail.to(existing)) == 1 and mail.to(missing) == []
@@ -302,3 +286,111 @@ async def test_deleted_or_unknown_accounts_cannot_log_in_with_a_code(client: Any
     assert resp.status == 200
     assert (await client.post(SEND, json={"email": email})).status == 200
     assert mail.to(email) == []
+
+
+# -- single use under concurrency, expiry edges, code source ------------------------------------
+
+
+async def test_concurrent_logins_with_one_code_succeed_exactly_once(client: Any, runtime: bootstrap.Runtime, mail: FakeSendGrid) -> None:
+    user = await signup(client)
+    email, token = user["user"]["email"], user["access_token"]
+    assert (await client.post(SEND, json={"email": email})).status == 200
+    code = mail.last_code(email)
+    answers = await asyncio.gather(*(client.post(LOGIN, json={"email": email, "otp_code": code}) for _ in range(6)))
+    statuses = sorted(resp.status for resp in answers)
+    assert statuses == [200, 401, 401, 401, 401, 401]
+    types = await otp_events(runtime, email)
+    assert types.count("OtpVerified") == 1 and types.count("OtpVerifyFailed") == 5
+    # Exactly one new session: the signup's and the one winning login.
+    sessions = await (await client.get("/api/auth/sessions", headers=auth(token))).json()
+    assert len(sessions["sessions"]) == 2
+
+
+async def test_concurrent_email_verifications_with_one_code_succeed_exactly_once(
+    client: Any, runtime: bootstrap.Runtime, mail: FakeSendGrid
+) -> None:
+    user = await signup(client)
+    email, token = user["user"]["email"], user["access_token"]
+    assert (await client.post(EMAIL_SEND, json={"email": email}, headers=auth(token))).status == 200
+    code = mail.last_code(email)
+    answers = await asyncio.gather(*(client.post(EMAIL_VERIFY, json={"email": email, "otp": code}, headers=auth(token)) for _ in range(6)))
+    assert sorted(resp.status for resp in answers) == [200, 400, 400, 400, 400, 400]
+    assert (await otp_events(runtime, email)).count("OtpVerified") == 1
+    user_events = [rec.type for rec in await runtime.unit.store.load(f"user-{user['user']['id']}")]
+    assert user_events.count("EmailVerified") == 1
+
+
+async def test_concurrent_sends_mail_one_code(client: Any, runtime: bootstrap.Runtime, mail: FakeSendGrid) -> None:
+    email = (await signup(client))["user"]["email"]
+    answers = await asyncio.gather(*(client.post(SEND, json={"email": email}) for _ in range(5)))
+    assert sorted(resp.status for resp in answers) == [200, 429, 429, 429, 429]
+    assert len(mail.to(email)) == 1
+    assert await otp_events(runtime, email) == ["OtpSent"]
+    resp = await client.post(LOGIN, json={"email": email, "otp_code": mail.last_code(email)})
+    assert resp.status == 200
+
+
+async def test_a_code_works_until_its_fifth_minute_ends(client: Any, mail: FakeSendGrid, clock: OffsetClock) -> None:
+    email = (await signup(client))["user"]["email"]
+    await client.post(SEND, json={"email": email})
+    clock.advance(5 * 60 - 2)
+    resp = await client.post(LOGIN, json={"email": email, "otp_code": mail.last_code(email)})
+    assert resp.status == 200, await resp.json()
+
+
+async def test_codes_come_from_secrets(client: Any, mail: FakeSendGrid, monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn: list[int] = []
+
+    def randbelow(n: int) -> int:
+        drawn.append(n)
+        return 4321
+
+    monkeypatch.setattr(otp.secrets, "randbelow", randbelow)
+    email = (await signup(client))["user"]["email"]
+    assert (await client.post(SEND, json={"email": email})).status == 200
+    assert drawn == [10**6]
+    assert mail.last_code(email) == "004321"
+
+
+# -- expiry is audited even when nobody presents the code again ---------------------------------
+
+
+async def test_an_unused_code_is_recorded_as_expired_by_the_sweep(
+    client: Any, runtime: bootstrap.Runtime, mail: FakeSendGrid, clock: OffsetClock
+) -> None:
+    email = (await signup(client))["user"]["email"]
+    await client.post(SEND, json={"email": email})
+    code = mail.last_code(email)
+    assert (await maintenance.sweep_once(runtime.unit)).otp_expired == 0  # not expired yet
+    clock.advance(5 * 60 + 1)
+    assert (await maintenance.sweep_once(runtime.unit)).otp_expired == 1
+    assert await otp_events(runtime, email) == ["OtpSent", "OtpExpired"]
+    assert (await maintenance.sweep_once(runtime.unit)).otp_expired == 0
+    # Presenting it later is a failure, and the expiry is not recorded twice.
+    assert (await client.post(LOGIN, json={"email": email, "otp_code": code})).status == 401
+    assert await otp_events(runtime, email) == ["OtpSent", "OtpExpired", "OtpVerifyFailed"]
+    stream = await runtime.unit.store.load(f"otp-{email_hash(email)}")
+    assert stream[1].meta.actor == "system"
+    assert stream[0].event.code_id == stream[1].event.code_id  # type: ignore[attr-defined]
+
+
+async def test_used_replaced_and_voided_codes_are_never_recorded_as_expired(
+    client: Any, runtime: bootstrap.Runtime, mail: FakeSendGrid, clock: OffsetClock
+) -> None:
+    used, replaced, voided, idle = [(await signup(client))["user"]["email"] for _ in range(4)]
+    for email in (used, replaced, voided, idle):
+        assert (await client.post(SEND, json={"email": email})).status == 200
+    assert (await client.post(LOGIN, json={"email": used, "otp_code": mail.last_code(used)})).status == 200
+    for _ in range(5):
+        await client.post(LOGIN, json={"email": voided, "otp_code": wrong(mail.last_code(voided))})
+    clock.advance(61)
+    assert (await client.post(SEND, json={"email": replaced})).status == 200
+    clock.advance(5 * 60 - 30)
+    # Only the idle code has run out; the replacement code is still live.
+    assert await otp.record_expired_codes(runtime.unit) == 1
+    assert (await otp_events(runtime, idle))[-1] == "OtpExpired"
+    for email in (used, replaced, voided):
+        assert "OtpExpired" not in await otp_events(runtime, email), email
+    clock.advance(60)
+    assert await otp.record_expired_codes(runtime.unit) == 1
+    assert await otp_events(runtime, replaced) == ["OtpSent", "OtpSent", "OtpExpired"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,12 +9,14 @@ import attrs
 import pytest
 import redis.asyncio as aioredis
 
+from tests import otp_support
 from tests.conftest import TEST_JWT_SECRET, auth, signup
 from tests.fakes import sendgrid
 from tests.fakes.sendgrid import FakeSendGrid
+from tests.otp_support import closed_port_url
 from truebond import bootstrap
-from truebond.adapters.email import ConsoleEmail, Mail, build_email_sender
-from truebond.adapters.otp_store import OtpStore, derive_key, email_hash
+from truebond.adapters.email import ConsoleEmail, EmailFailed, Mail, SendGridEmail, build_email_sender
+from truebond.adapters.otp_store import ExpiredCode, OtpStore, derive_key, email_hash
 from truebond.adapters.redis_client import connect
 from truebond.clock import OffsetClock
 from truebond.config import Settings, load_settings
@@ -28,25 +29,8 @@ OTP_ROUTES = (
     ("/api/auth/email/verify-otp", {"email": "a@example.com", "otp": "123456"}),
 )
 
-
-def closed_port_url() -> str:
-    """A redis:// URL where nothing listens."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"redis://127.0.0.1:{port}/0"
-
-
-@pytest.fixture
-async def mail(aiohttp_server: Any) -> FakeSendGrid:
-    """The fake SendGrid."""
-    return await sendgrid.start(aiohttp_server)
-
-
-@pytest.fixture
-def settings(redis_url: str, mail: FakeSendGrid) -> Settings:
-    """Mail through the fake."""
-    return sendgrid.settings_for(redis_url, mail, TEST_JWT_SECRET)
+mail = otp_support.mail
+settings = otp_support.settings
 
 
 @pytest.fixture
@@ -122,6 +106,8 @@ async def test_store_raises_dependency_down_on_every_call() -> None:
         store.verify("login", ehash, "123456", "ip", "a"),
         store.put_reset_token("tok", "u"),
         store.reset_token_user("tok", consume=True),
+        store.expired_codes(),
+        store.forget_expired([ExpiredCode("login", ehash, "c", f"login:{ehash}:c")]),
     )
     for call in calls:
         with pytest.raises(DependencyDown):
@@ -151,16 +137,55 @@ async def test_the_store_runs_on_dev_mode_in_process_redis() -> None:
     embedded = EmbeddedRedis()
     client = connect(embedded.start())
     try:
-        store = OtpStore(client, derive_key(TEST_JWT_SECRET), OffsetClock())
+        clock = OffsetClock()
+        store = OtpStore(client, derive_key(TEST_JWT_SECRET), clock)
         ehash = email_hash("dev@example.com")
         await store.reserve_send("otp", "login", ehash, "ip", "t1")
         await store.store_code("login", ehash, "111111", "c1")
         outcomes = [(await store.verify("login", ehash, "222222", "ip", f"a{i}")).status for i in range(5)]
         assert outcomes == ["wrong", "wrong", "wrong", "wrong", "locked_now"]
         assert (await store.verify("login", ehash, "111111", "ip", "a9")).status == "locked"
+        await store.store_code("email_verify", ehash, "333333", "c2")
+        assert await store.expired_codes() == []
+        clock.advance(5 * 60)
+        assert [c.code_id for c in await store.expired_codes()] == ["c2"]  # c1 was voided by the lock
         await store.put_reset_token("reset-token-value", "user-1")
         assert await store.reset_token_user("reset-token-value", consume=True) == "user-1"
         assert await store.reset_token_user("reset-token-value", consume=True) is None
     finally:
         await client.aclose()
         embedded.stop()
+
+
+async def test_sendgrid_adapter_speaks_v3_mail_send(mail: FakeSendGrid) -> None:
+    sender = SendGridEmail(sendgrid.API_KEY, sendgrid.SENDER, mail.url)
+    try:
+        await sender.send(Mail(to="someone@example.com", subject="Hello", text="Your code: 123456"))
+        assert [(m.to, m.sender, m.subject, m.text) for m in mail.mails] == [
+            ("someone@example.com", sendgrid.SENDER, "Hello", "Your code: 123456")
+        ]
+    finally:
+        await sender.close()
+
+
+async def test_sendgrid_refusals_and_outages_are_email_failed(mail: FakeSendGrid) -> None:
+    message = Mail(to="someone@example.com", subject="Hello", text="Your code: 123456")
+    senders = (
+        SendGridEmail("SG.wrong-key", sendgrid.SENDER, mail.url),  # 401
+        SendGridEmail(sendgrid.API_KEY, sendgrid.SENDER, closed_port_url().replace("redis://", "http://")),
+    )
+    for sender in senders:
+        try:
+            with pytest.raises(EmailFailed) as failed:
+                await sender.send(message)
+            assert "SG." not in str(failed.value) and "123456" not in str(failed.value)
+        finally:
+            await sender.close()
+    mail.fail_with = 503
+    sender = SendGridEmail(sendgrid.API_KEY, sendgrid.SENDER, mail.url)
+    try:
+        with pytest.raises(EmailFailed):
+            await sender.send(message)
+    finally:
+        await sender.close()
+    assert mail.mails == []

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import attrs
 import pytest
 
+from tests import payments_support
 from tests.conftest import WEBHOOK_SECRET, auth, signup
-from tests.fakes.stripe_api import FAKE_SECRET_KEY, FakeStripe, coins, deliver, event, place_order
+from tests.fakes.stripe_api import FakeStripe, event
+from tests.payments_support import coins, credit_history, deliver, place_order
 from truebond.bootstrap import Runtime
-from truebond.config import Settings
+from truebond.commands.ledger import deduct
+from truebond.events.base import Meta
 
-
-@pytest.fixture
-async def stripe_fake() -> AsyncIterator[FakeStripe]:
-    """The fake Stripe API on a free port."""
-    fake = FakeStripe()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-def settings(settings: Settings, stripe_fake: FakeStripe) -> Settings:
-    """The test settings, with the Stripe client pointed at the fake."""
-    return attrs.evolve(settings, stripe_api_base=stripe_fake.url, stripe_secret_key=FAKE_SECRET_KEY)
+# The fake Stripe, and this module's settings pointing the app at it (fixtures).
+stripe_fake = payments_support.stripe_fake
+settings = payments_support.settings
 
 
 async def test_packages_come_from_the_server_table(client: Any) -> None:
@@ -43,33 +33,48 @@ async def test_packages_come_from_the_server_table(client: Any) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("package_id", "coins_given", "paise"), [("starter", 100, 10000), ("popular", 500, 45000), ("premium", 1000, 80000)]
+)
 async def test_order_creates_an_intent_for_the_package_with_metadata_and_idempotency_key(
-    client: Any, runtime: Runtime, stripe_fake: FakeStripe
+    client: Any, runtime: Runtime, stripe_fake: FakeStripe, package_id: str, coins_given: int, paise: int
 ) -> None:
     user = await signup(client)
-    body = await place_order(client, user["access_token"], "popular")
+    body = await place_order(client, user["access_token"], package_id)
 
     assert set(body) == {"payment_intent_id", "client_secret", "amount", "currency", "coins", "payment_id"}
-    assert body["amount"] == 45000 and body["currency"] == "inr" and body["coins"] == 500
+    assert (body["amount"], body["currency"], body["coins"]) == (paise, "inr", coins_given)
     intent = stripe_fake.intents[body["payment_intent_id"]]
     assert body["client_secret"] == intent["client_secret"]
-    assert intent["amount"] == 45000 and intent["currency"] == "inr"
-    assert intent["metadata"] == {"user_id": user["user"]["id"], "package_id": "popular", "payment_id": body["payment_id"]}
+    assert (intent["amount"], intent["currency"]) == (paise, "inr")
+    assert intent["metadata"] == {"user_id": user["user"]["id"], "package_id": package_id, "payment_id": body["payment_id"]}
+
+    # One request, made by stripe-python's native async client over its aiohttp HTTP client,
+    # with the server's secret key and an Idempotency-Key bound to this payment.
     (request,) = stripe_fake.requests
-    assert request["idempotency_key"] and body["payment_id"] in request["idempotency_key"]
+    assert (request["method"], request["path"]) == ("POST", "/v1/payment_intents")
+    assert request["user_agent"].startswith("Stripe/v1 PythonBindings/")
+    assert request["client_user_agent"]["httplib"] == "aiohttp"
+    assert request["idempotency_key"] == f"truebond-order-{body['payment_id']}"
+    assert request["form"]["amount"] == str(paise) and request["form"]["currency"] == "inr"
 
     created = await runtime.unit.store.get(f"payment-created:{body['payment_intent_id']}")
     assert created is not None and created.type == "PaymentCreated" and created.stream == f"payment-{body['payment_intent_id']}"
+    assert created.meta.actor == f"user:{user['user']['id']}"
     doc = await runtime.unit.db["payments"].find_one({"_id": body["payment_intent_id"]})
     assert doc is not None
-    assert (doc["userId"], doc["status"], doc["amount"], doc["coins"], doc["package_id"]) == (
+    assert (doc["userId"], doc["status"], doc["amount"], doc["coins"], doc["package_id"], doc["intent_id"], doc["payment_id"]) == (
         user["user"]["id"],
         "pending",
-        45000,
-        500,
-        "popular",
+        paise,
+        coins_given,
+        package_id,
+        body["payment_intent_id"],
+        body["payment_id"],
     )
-    assert "userId" in await runtime.unit.db["payments"].index_information()
+    assert doc["created_at"] is not None and doc["updated_at"] is not None
+    indexes = await runtime.unit.db["payments"].index_information()
+    assert indexes["userId"]["key"][0] == ("userId", 1)
 
 
 @pytest.mark.parametrize(
@@ -98,15 +103,20 @@ async def test_order_needs_a_login(client: Any, stripe_fake: FakeStripe) -> None
     assert stripe_fake.requests == []
 
 
-async def test_eleventh_order_in_an_hour_is_rate_limited(client: Any, stripe_fake: FakeStripe) -> None:
-    user = await signup(client)
+async def test_eleventh_order_in_an_hour_is_rate_limited_per_user(client: Any, runtime: Runtime, stripe_fake: FakeStripe) -> None:
+    user, other = await signup(client), await signup(client)
     for _ in range(10):
         await place_order(client, user["access_token"])
     resp = await client.post("/api/payments/order", json={"package_id": "starter"}, headers=auth(user["access_token"]))
     assert resp.status == 429
-    assert int(resp.headers["Retry-After"]) >= 1
+    assert 1 <= int(resp.headers["Retry-After"]) <= 3600
     assert (await resp.json())["code"] == "rate_limited"
     assert len(stripe_fake.intents) == 10
+    assert await runtime.unit.db["events"].count_documents({"type": "PaymentCreated"}) == 10
+
+    # The limit is the user's own: another account (same IP) still orders.
+    await place_order(client, other["access_token"])
+    assert len(stripe_fake.intents) == 11
 
 
 async def test_a_stripe_retry_reuses_the_idempotency_key_and_makes_one_intent(client: Any, stripe_fake: FakeStripe) -> None:
@@ -129,7 +139,7 @@ async def test_stripe_down_answers_503_and_records_nothing(client: Any, runtime:
     assert await runtime.unit.db["events"].count_documents({"type": "PaymentCreated"}) == 0
 
 
-async def test_verify_reads_only_and_never_credits(client: Any, stripe_fake: FakeStripe) -> None:
+async def test_verify_reads_only_and_never_credits(client: Any, runtime: Runtime, stripe_fake: FakeStripe) -> None:
     user = await signup(client)
     token = user["access_token"]
     order = await place_order(client, token)
@@ -138,12 +148,16 @@ async def test_verify_reads_only_and_never_credits(client: Any, stripe_fake: Fak
     assert resp.status == 200
     assert await resp.json() == {"status": "pending", "coins": 0}
 
-    # Stripe says paid, but no webhook yet: verify still says pending and nothing is credited.
+    # Stripe says paid, but no webhook yet: verify still says pending, credits nothing, stores
+    # nothing and does not even ask Stripe.
     stripe_fake.succeed(order["payment_intent_id"])
+    stored, stripe_calls = await runtime.unit.db["events"].count_documents({}), len(stripe_fake.requests)
     for _ in range(3):
         resp = await client.post("/api/payments/verify", json={"payment_intent_id": order["payment_intent_id"]}, headers=auth(token))
-        assert (await resp.json())["status"] == "pending"
+        assert await resp.json() == {"status": "pending", "coins": 0}
     assert await coins(client, token) == 10
+    assert await runtime.unit.db["events"].count_documents({}) == stored
+    assert len(stripe_fake.requests) == stripe_calls
 
     evt = event("payment_intent.succeeded", stripe_fake.intents[order["payment_intent_id"]])
     assert await deliver(client, evt, WEBHOOK_SECRET) == 200
@@ -184,21 +198,33 @@ async def test_verify_hides_other_users_payments_and_validates_input(client: Any
     assert resp.status == 401
 
 
-async def test_credit_history_is_newest_first_with_the_contract_fields(client: Any, stripe_fake: FakeStripe) -> None:
-    user = await signup(client)
-    token = user["access_token"]
+async def test_credit_history_is_newest_first_with_the_contract_fields(client: Any, runtime: Runtime, stripe_fake: FakeStripe) -> None:
+    user, other = await signup(client), await signup(client)
+    token, user_id = user["access_token"], user["user"]["id"]
     order = await place_order(client, token, "premium")
     assert await deliver(client, event("payment_intent.succeeded", stripe_fake.succeed(order["payment_intent_id"])), WEBHOOK_SECRET) == 200
+    meta = Meta(actor=f"user:{user_id}")
+    for n in range(3):  # quick charges, possibly within one millisecond: still in order
+        await deduct(runtime.unit, user_id, n + 1, reason="message", reference=f"msg:{n}", event_id=f"msg:{user_id}:{n}", meta=meta)
 
-    resp = await client.get("/api/credits/history", headers=auth(token))
-    assert resp.status == 200
-    transactions = (await resp.json())["transactions"]
-    assert [(t["amount"], t["reason"], t["balance_after"]) for t in transactions] == [(1000, "purchase", 1010), (10, "signup_bonus", 10)]
+    transactions = await credit_history(client, token)
+    assert [(t["amount"], t["reason"], t["balance_after"]) for t in transactions] == [
+        (-3, "message", 1004),
+        (-2, "message", 1007),
+        (-1, "message", 1009),
+        (1000, "purchase", 1010),
+        (10, "signup_bonus", 10),
+    ]
     assert all(set(t) == {"id", "amount", "reason", "balance_after", "description", "created_at"} for t in transactions)
-    assert transactions[0]["description"] == "Purchased 1000 coins (Premium)"
+    assert transactions[3]["id"] == f"stripe-pi:{order['payment_intent_id']}"
+    assert transactions[3]["description"] == "Purchased 1000 coins (Premium)"
+    stamps = [t["created_at"] for t in transactions]
+    assert stamps == sorted(stamps, reverse=True) and all(stamp.endswith("Z") for stamp in stamps)
+    assert [(t["amount"], t["reason"]) for t in await credit_history(client, other["access_token"])] == [(10, "signup_bonus")]
+    indexes = await runtime.unit.db["credit_transactions"].index_information()
+    assert [tuple(k) for k in indexes["user_time"]["key"]] == [("user_id", 1), ("created_at", -1)]
 
-    resp = await client.get("/api/credits/history?limit=1", headers=auth(token))
-    assert [t["amount"] for t in (await resp.json())["transactions"]] == [1000]
+    assert [t["amount"] for t in await credit_history(client, token, limit=2)] == [-3, -2]
     for query in ("limit=0", "limit=101", "limit=x", "user_id=someone"):
         resp = await client.get(f"/api/credits/history?{query}", headers=auth(token))
         assert resp.status == 422, query

@@ -8,40 +8,29 @@ import functools
 import io
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import attrs
 import pytest
 
+from tests import payments_support
 from tests.conftest import TEST_JWT_SECRET, WEBHOOK_SECRET, signup
-from tests.fakes.stripe_api import FAKE_SECRET_KEY, FakeStripe, coins, deliver, event, place_order
+from tests.fakes.stripe_api import FAKE_SECRET_KEY, FakeStripe, event
+from tests.payments_support import coins, deliver, place_order
 from truebond import __main__ as cli
 from truebond import bootstrap
 from truebond.adapters import stripe_gateway
 from truebond.bootstrap import Runtime
 from truebond.commands import identity, payments
 from truebond.commands.identity import Client, Signup
-from truebond.config import Settings, load_settings
+from truebond.config import load_settings
 from truebond.errors import DependencyDown
 from truebond.events.base import Meta
 from truebond.logging import configure_logging
 from truebond.projections import ledger as ledger_view
 
-
-@pytest.fixture
-async def stripe_fake() -> AsyncIterator[FakeStripe]:
-    """The fake Stripe API on a free port."""
-    fake = FakeStripe()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-def settings(settings: Settings, stripe_fake: FakeStripe) -> Settings:
-    """The test settings, with the Stripe client pointed at the fake."""
-    return attrs.evolve(settings, stripe_api_base=stripe_fake.url, stripe_secret_key=FAKE_SECRET_KEY)
+# The fake Stripe, and this module's settings pointing the app at it (fixtures).
+stripe_fake = payments_support.stripe_fake
+settings = payments_support.settings
 
 
 async def test_reconcile_credits_missing_ones_once_and_refuses_what_disagrees(

@@ -12,7 +12,8 @@ from PIL import Image
 from tests.conftest import auth, signup
 from tests.test_photos import gps_jpeg, png_bytes, upload
 from truebond import bootstrap
-from truebond.adapters.storage import LocalStorage, S3Storage, from_settings
+from truebond.adapters.storage import LocalStorage, S3Storage, StorageUnavailable, from_settings
+from truebond.commands import maintenance
 
 
 @pytest.fixture
@@ -86,3 +87,28 @@ async def test_deleting_the_account_removes_its_photos_from_storage(client: Any,
     names = sorted(f.name for f in (local.root / "photos").iterdir())
     assert names == [theirs["url"].rsplit("/", 1)[1]]
     assert await local.get(mine["url"]) is None
+
+
+async def test_photo_storage_down_at_deletion_holds_the_key_until_the_sweep_removes_the_photos(
+    client: Any, runtime: bootstrap.Runtime, local: LocalStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = await signup(client)
+    user_id = user["user"]["id"]
+    status, body = await upload(client, user["access_token"], gps_jpeg())
+    assert status == 200, body
+
+    async def storage_down(url: str) -> None:
+        raise StorageUnavailable("local storage unavailable")
+
+    monkeypatch.setattr(local, "delete", storage_down)
+    assert (await client.delete("/api/users/account", headers=auth(user["access_token"]))).status == 200
+    # The photo URL lives only in the (encrypted) events now: the key must outlive the photo.
+    assert await local.get(body["url"]) is not None
+    assert (await runtime.unit.db["subject_keys"].find_one({"_id": user_id}))["key"] is not None
+    assert (await maintenance.sweep_once(runtime.unit)).erasures_finished == 0
+
+    monkeypatch.undo()
+    assert (await maintenance.sweep_once(runtime.unit)).erasures_finished == 1
+    assert await local.get(body["url"]) is None
+    assert list((local.root / "photos").iterdir()) == []
+    assert (await runtime.unit.db["subject_keys"].find_one({"_id": user_id}))["key"] is None

@@ -38,10 +38,14 @@ async def stream_length(runtime: bootstrap.Runtime, user_id: str) -> int:
     return len(await runtime.unit.store.load(f"user-{user_id}"))
 
 
-async def test_public_profile_shows_only_public_fields(client: Any) -> None:
+async def test_public_profile_shows_only_public_fields(client: Any, runtime: bootstrap.Runtime) -> None:
     alice = await signup(client, name="Alice Example", address_line="12 Secret Lane", city="Pune")
     bob = await signup(client)
     await client.put("/api/users/profile", json={"bio": "Hiking and chai"}, headers=auth(alice["access_token"]))
+    await client.post("/api/users/fcm-token", json={"token": "fcm-token-of-alice-0001"}, headers=auth(alice["access_token"]))
+    # What later features keep on the account (exact position, presence details) must not leak either.
+    exact = {"lat": 18.520431, "lng": 73.856743, "updated_at": "2026-01-01T00:00:00Z"}
+    await runtime.unit.db["users"].update_one({"_id": alice["user"]["id"]}, {"$set": {"location": exact}})
     resp = await client.get(f"/api/users/profile/{alice['user']['id']}", headers=auth(bob["access_token"]))
     body = await resp.json()
     assert resp.status == 200, body
@@ -52,8 +56,10 @@ async def test_public_profile_shows_only_public_fields(client: Any) -> None:
     assert body["age"] == 27 and body["gender"] == "female" and body["intent"] == "dating"
     assert body["photos"] == [] and body["is_verified"] is False and body["is_online"] is False
     text = str(body)
-    for secret in (alice["user"]["email"], "Secret Lane", "Pune", "coins", "phone", "email", "location", "address", "password"):
-        assert secret not in text
+    values = (alice["user"]["email"], "Secret Lane", "Pune", "18.52", "73.85", "fcm-token")
+    names = ("coins", "phone", "email", "location", "address", "password", "referral", "settings", "preferences")
+    for secret in (*values, *names):
+        assert secret not in text, secret
 
 
 async def test_profile_needs_a_login(client: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import configparser
 import os
 import re
 import shutil
@@ -84,6 +85,70 @@ def test_readme_starts_with_the_setup_commands() -> None:
     head = "\n".join((ROOT / "README.md").read_text(encoding="utf-8").splitlines()[:40])
     assert "make dev" in head
     assert "make test" in head
+
+
+def _readme_sections() -> dict[str, str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    parts = re.split(r"^## +(.+)$", text, flags=re.MULTILINE)
+    sections = {"": parts[0]}
+    sections.update({title.strip(): body for title, body in zip(parts[1::2], parts[2::2], strict=True)})
+    return sections
+
+
+def _table_first_cells(markdown: str) -> list[str]:
+    rows = [line for line in markdown.splitlines() if line.startswith("|") and not re.match(r"^\|[-| ]+\|$", line)]
+    return [row.split("|")[1].strip() for row in rows[1:]]  # without the header row
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    intro = _readme_sections()[""]
+    block = re.search(r"```\w*\n(.*?)```", intro, flags=re.DOTALL)
+    assert block, "the README must open with a code block of the commands"
+    commands = [line.split("#")[0].strip() for line in block.group(1).splitlines() if line.strip()]
+    assert commands == ["make dev", "make test"]
+
+
+def test_readme_describes_the_service_its_architecture_and_processes() -> None:
+    sections = _readme_sections()
+    assert any(title.lower().startswith("what it is") for title in sections), list(sections)
+    architecture = next(body for title, body in sections.items() if title.lower().startswith("architecture"))
+    diagram = re.search(r"```\n(.*?)```", architecture, flags=re.DOTALL)
+    assert diagram and diagram.group(1).count("\n") >= 8, "the architecture section needs a diagram"
+    processes = next(body for title, body in sections.items() if "procfile" in title.lower())
+    procfile = [line for line in (ROOT / "Procfile").read_text(encoding="utf-8").splitlines() if line.strip()]
+    for line in procfile:
+        assert line in processes, line
+
+
+def test_readme_configuration_table_lists_exactly_the_variables() -> None:
+    config = next(body for title, body in _readme_sections().items() if title.lower().startswith("configuration"))
+    assert _table_first_cells(config) == [f"`{name}`" for name in VARIABLES]
+
+
+def test_readme_names_every_dependency_and_why() -> None:
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg", encoding="utf-8")
+    required = [re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0].lower() for line in cfg["options"]["install_requires"].splitlines()]
+    required = [name for name in required if name]
+    deps = next(body for title, body in _readme_sections().items() if title.lower().startswith("dependencies"))
+    rows = [line.split("|")[1:3] for line in deps.splitlines() if line.startswith("|") and not re.match(r"^\|[-| ]+\|$", line)][1:]
+    explained = {name.strip().lower(): why.strip() for names, why in rows for name in names.split(",")}
+    assert len(required) >= 15
+    missing = [name for name in required if not explained.get(name)]
+    assert not missing, f"setup.cfg dependencies without a README line saying why: {missing}"
+
+
+def test_ci_workflow_runs_make_test_with_mongodb_and_redis_services() -> None:
+    yaml = pytest.importorskip("yaml")
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+    [job] = workflow["jobs"].values()
+    images = [str(service["image"]).split(":")[0] for service in job["services"].values()]
+    assert sorted(images) == ["mongo", "redis"]
+    steps = job["steps"]
+    env = {**job.get("env", {}), **{k: v for step in steps for k, v in step.get("env", {}).items()}}
+    assert str(env.get("TRUEBOND_TEST_MONGO_URL", "")).startswith("mongodb://")
+    assert any(str(step.get("with", {}).get("python-version")) == "3.11" for step in steps)
+    assert any(re.search(r"(^|\s)make test\b", str(step.get("run", ""))) for step in steps)
 
 
 def test_ci_script_runs_make_test() -> None:

@@ -44,6 +44,16 @@ async def make_admin(client: Any, runtime: bootstrap.Runtime, role: str = "admin
 # --------------------------------------------------------------------------- admin login
 
 
+async def test_admin_login_answers_exactly_token_name_and_role(client: Any, runtime: bootstrap.Runtime) -> None:
+    account = await signup(client)
+    await set_role(runtime.unit, account["user"]["email"], "admin", "test setup", actor="system:cli")
+    resp = await client.post("/api/admin/login", json={"email": account["user"]["email"], "password": PASSWORD})
+    body = await resp.json()
+    assert resp.status == 200, body
+    assert set(body) == {"access_token", "admin_name", "admin_role"}
+    assert (body["admin_name"], body["admin_role"]) == ("Asha Rao", "admin")
+
+
 async def test_admin_login_and_me(client: Any, runtime: bootstrap.Runtime) -> None:
     admin = await make_admin(client, runtime)
     assert set(admin) >= {"access_token", "admin_name", "admin_role"}
@@ -126,6 +136,20 @@ def test_the_route_table_has_guarded_routes() -> None:
     # Every /api/admin route except the login itself is guarded.
     unguarded = [f"{r.method} {r.path}" for r in all_routes() if r.path.startswith("/api/admin/") and r.auth not in ("admin", "super")]
     assert unguarded == ["POST /api/admin/login"]
+
+
+async def test_every_served_admin_path_comes_from_the_guarded_route_table(client: Any) -> None:
+    # What the running app serves, not what the table says: no /api/admin handler slips in beside it.
+    table = {(r.method, r.path): r.auth for r in all_routes()}
+    served = [
+        (route.method, route.resource.canonical)
+        for route in client.server.app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith("/api/admin") and route.method != "OPTIONS"
+    ]
+    assert served
+    for method, path in served:
+        assert (method, path) in table, f"{method} {path} is served but not in the route table"
+        assert table[(method, path)] in ("admin", "super") or (method, path) == ("POST", "/api/admin/login"), (method, path)
 
 
 @pytest.mark.parametrize("route", ADMIN_ROUTES, ids=lambda r: f"{r.method} {r.path}")

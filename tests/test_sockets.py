@@ -9,24 +9,15 @@ from typing import Any
 import pytest
 import socketio
 
-from tests.conftest import TEST_JWT_SECRET, auth, signup
-from tests.fakes import sendgrid
+from tests import otp_support
+from tests.conftest import auth, signup
 from tests.fakes.sendgrid import FakeSendGrid
 from truebond import bootstrap
 from truebond.clock import OffsetClock
 from truebond.config import Settings
 
-
-@pytest.fixture
-async def mail(aiohttp_server: Any) -> FakeSendGrid:
-    """The fake SendGrid."""
-    return await sendgrid.start(aiohttp_server)
-
-
-@pytest.fixture
-def settings(redis_url: str, mail: FakeSendGrid) -> Settings:
-    """Mail through the fake."""
-    return sendgrid.settings_for(redis_url, mail, TEST_JWT_SECRET)
+mail = otp_support.mail
+settings = otp_support.settings
 
 
 class Listener:

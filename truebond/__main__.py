@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from truebond import bootstrap
+from truebond.commands import maintenance
 from truebond.config import ConfigError, Mode, Settings, load_settings
 from truebond.logging import configure_logging, get_logger
 from truebond.projections.runner import Projector
@@ -72,8 +73,9 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     if settings.mode == "dev":
-        # One process in dev: the projector runs beside the API.
+        # One process in dev: the projector and the maintenance sweep run beside the API.
         tasks.append(asyncio.create_task(Projector(unit.projections).run(stop)))
+        tasks.append(asyncio.create_task(maintenance.run(unit, stop)))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
@@ -120,7 +122,8 @@ async def _project(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await Projector(runtime.unit.projections).run(stop)
+    # The maintenance sweep (OTP expiry audit, pending account erasures) runs beside the projector.
+    await asyncio.gather(Projector(runtime.unit.projections).run(stop), maintenance.run(runtime.unit, stop))
     await runtime.close()
 
 
@@ -163,14 +166,19 @@ async def _indexes(settings: Settings) -> int:
 
 async def _roles(settings: Settings, action: str, email: str, role: str, reason: str) -> int:
     from truebond.commands import identity
-    from truebond.errors import NotFound
+    from truebond.errors import Conflict, NotFound
 
     runtime = await bootstrap.build(settings)
     try:
         new_role = role if action == "grant" else "user"
-        user_id, previous = await identity.set_role(runtime.unit, email, new_role, reason, actor="system:cli")
+        # A revoke takes away only the role named: revoking `admin` leaves a super_admin alone.
+        expected = role if action == "revoke" else None
+        user_id, previous = await identity.set_role(runtime.unit, email, new_role, reason, actor="system:cli", expected=expected)
     except NotFound:
         say("no account with that email")
+        return 1
+    except Conflict as exc:
+        say(f"{exc.detail}; nothing changed")
         return 1
     finally:
         await runtime.close()

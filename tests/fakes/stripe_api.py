@@ -90,6 +90,8 @@ class FakeStripe:
                 "method": request.method,
                 "path": request.path,
                 "idempotency_key": request.headers.get("Idempotency-Key"),
+                "user_agent": request.headers.get("User-Agent", ""),
+                "client_user_agent": json.loads(request.headers.get("X-Stripe-Client-User-Agent") or "{}"),
                 "form": form,
                 "query": dict(request.query),
             }
@@ -253,30 +255,3 @@ def signed(evt: dict[str, Any], secret: str, timestamp: int | None = None) -> tu
     """(body, headers) of a webhook delivery of `evt`, signed with `secret`."""
     body = json.dumps(evt).encode()
     return body, {"Stripe-Signature": sign(body, secret, timestamp), "Content-Type": "application/json; charset=utf-8"}
-
-
-# -- driving the app under test over HTTP -----------------------------------------------------------
-
-
-async def place_order(client: Any, token: str, package_id: str = "starter") -> dict[str, Any]:
-    """POST /api/payments/order as the owner of `token` (asserting 200)."""
-    resp = await client.post("/api/payments/order", json={"package_id": package_id}, headers={"Authorization": f"Bearer {token}"})
-    body: dict[str, Any] = await resp.json()
-    assert resp.status == 200, body
-    return body
-
-
-async def deliver(client: Any, evt: dict[str, Any], secret: str, path: str = "/api/webhooks/stripe", timestamp: int | None = None) -> int:
-    """Deliver a signed webhook event; returns the HTTP status."""
-    body, headers = signed(evt, secret, timestamp)
-    resp = await client.post(path, data=body, headers=headers)
-    await resp.read()
-    return int(resp.status)
-
-
-async def coins(client: Any, token: str) -> int:
-    """The balance /api/auth/me shows."""
-    resp = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
-    body: dict[str, Any] = await resp.json()
-    assert resp.status == 200, body
-    return int(body["coins"])

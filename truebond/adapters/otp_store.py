@@ -3,7 +3,8 @@
 Every decision (expiry, lock, send spacing, hourly windows) is taken inside one Lua script
 against timestamps from the injected clock, so it is atomic across servers and tests can move
 time. Redis TTLs are only generous clean-up. Any Redis failure raises DependencyDown: no check
-is ever skipped.
+is ever skipped. Live codes are also listed by expiry time (ids only), so the maintenance sweep
+can audit the ones that run out unused.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ local old = redis.call('HMGET', KEYS[1], 'code_id', 'expires')
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'mac', ARGV[1], 'code_id', ARGV[2], 'expires', ARGV[3], 'tries', 0)
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
+if old[1] then redis.call('ZREM', KEYS[2], ARGV[5] .. old[1]) end
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[5] .. ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[6]) - tonumber(ARGV[4]))
 if old[1] then return {old[1], old[2]} end
 return {}
 """
@@ -87,15 +91,18 @@ local code = redis.call('HMGET', KEYS[1], 'mac', 'code_id', 'expires', 'tries')
 if not code[1] then return {'missing', 0, '', 0} end
 if tonumber(code[3]) <= now then
   redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[4], ARGV[9] .. code[2])
   return {'expired', 0, code[2], tonumber(code[4])}
 end
 if code[1] == ARGV[2] then
   redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[4], ARGV[9] .. code[2])
   return {'ok', 0, code[2], tonumber(code[4])}
 end
 local tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
 if tries >= tonumber(ARGV[3]) then
   redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[4], ARGV[9] .. code[2])
   redis.call('SET', KEYS[2], now + tonumber(ARGV[4]), 'PX', tonumber(ARGV[8]))
   return {'locked_now', tonumber(ARGV[4]), code[2], tries}
 end
@@ -173,6 +180,16 @@ class VerifyOutcome:
 
 
 @attrs.frozen
+class ExpiredCode:
+    """A code that ran out unused: its purpose, email hash and id (never the code)."""
+
+    purpose: str
+    ehash: str
+    code_id: str
+    member: str
+
+
+@attrs.frozen
 class PreviousCode:
     """The code a new one replaced, and whether it had already expired unused."""
 
@@ -200,6 +217,11 @@ class OtpStore:
 
     def _lock_key(self, purpose: str, ehash: str) -> str:
         return f"{self._prefix}lock:{purpose}:{ehash}"
+
+    def _pending_key(self) -> str:
+        # Live codes by expiry time (members `<purpose>:<email hash>:<code id>`), so codes
+        # that run out unused are audited as expired even when nobody presents them again.
+        return f"{self._prefix}pending"
 
     def _ip(self, ip: str) -> str:
         return hmac.new(self._key, f"ip:{ip}".encode(), hashlib.sha256).hexdigest()[:32]
@@ -258,9 +280,11 @@ class OtpStore:
 
     async def store_code(self, purpose: str, ehash: str, code: str, code_id: str) -> PreviousCode | None:
         """Keep a new code (as its HMAC) for 5 minutes, replacing any earlier one."""
-        expires = self._now_ms() + _ms(CODE_TTL_SECONDS)
-        keys = [self._code_key(purpose, ehash)]
-        old = await self._run(self._store, keys, [self.mac(purpose, ehash, code), code_id, expires, _ms(CLEANUP_SECONDS)])
+        now = self._now_ms()
+        expires = now + _ms(CODE_TTL_SECONDS)
+        keys = [self._code_key(purpose, ehash), self._pending_key()]
+        args = [self.mac(purpose, ehash, code), code_id, expires, _ms(CLEANUP_SECONDS), f"{purpose}:{ehash}:", now]
+        old = await self._run(self._store, keys, args)
         if not old:
             return None
         return PreviousCode(code_id=str(old[0]), expired=int(old[1]) <= self._now_ms())
@@ -272,7 +296,12 @@ class OtpStore:
     # -- verification ----------------------------------------------------------------------
     async def verify(self, purpose: str, ehash: str, code: str, ip: str, attempt_id: str) -> VerifyOutcome:
         """Check a code in one atomic step: IP window, lock, expiry, match, tries and lock-out."""
-        keys = [self._code_key(purpose, ehash), self._lock_key(purpose, ehash), f"{self._prefix}ipverify:{self._ip(ip)}"]
+        keys = [
+            self._code_key(purpose, ehash),
+            self._lock_key(purpose, ehash),
+            f"{self._prefix}ipverify:{self._ip(ip)}",
+            self._pending_key(),
+        ]
         args = [
             self._now_ms(),
             self.mac(purpose, ehash, code),
@@ -282,11 +311,38 @@ class OtpStore:
             VERIFIES_PER_IP,
             attempt_id,
             _ms(CLEANUP_SECONDS),
+            f"{purpose}:{ehash}:",
         ]
         status, wait_ms, code_id, tries = await self._run(self._verify, keys, args)
         if status == "ip_limit":
             raise RateLimited(retry_after=-(-int(wait_ms) // 1000))
         return VerifyOutcome(status=status, code_id=str(code_id) or None, tries=int(tries), retry_after=-(-int(wait_ms) // 1000))
+
+    async def expired_codes(self, limit: int = 500) -> list[ExpiredCode]:
+        """Codes that passed their expiry unused and are not yet audited (oldest first).
+
+        A code leaves this list when it is used, voided by a lock-out, replaced, found expired
+        by a verification, or handed to `forget_expired` once its expiry is recorded.
+        """
+        try:
+            members = await self._redis.zrangebyscore(self._pending_key(), "-inf", self._now_ms(), start=0, num=limit)
+        except (RedisError, OSError) as exc:
+            raise DependencyDown("OTP service unavailable") from exc
+        found = []
+        for member in members:
+            purpose, _, rest = str(member).partition(":")
+            ehash, _, code_id = rest.partition(":")
+            found.append(ExpiredCode(purpose=purpose, ehash=ehash, code_id=code_id, member=str(member)))
+        return found
+
+    async def forget_expired(self, codes: list[ExpiredCode]) -> None:
+        """Drop codes whose expiry was recorded from the list of live codes."""
+        if not codes:
+            return
+        try:
+            await self._redis.zrem(self._pending_key(), *(c.member for c in codes))
+        except (RedisError, OSError) as exc:
+            raise DependencyDown("OTP service unavailable") from exc
 
     # -- password reset tokens ---------------------------------------------------------------
     async def put_reset_token(self, token: str, user_id: str) -> None:

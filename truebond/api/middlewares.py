@@ -30,6 +30,8 @@ log = get_logger("truebond.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 
+SERVER_NAME = "truebond"
+
 SECURE_HEADERS = Secure(
     hsts=StrictTransportSecurity().max_age(31_536_000).include_subdomains(),
     xcto=XContentTypeOptions().nosniff(),
@@ -39,7 +41,7 @@ SECURE_HEADERS = Secure(
     coop=CrossOriginOpenerPolicy().same_origin(),
     corp=CrossOriginResourcePolicy().same_origin(),
     cache=CacheControl().no_store(),
-    server=Server().set("truebond"),
+    server=Server().set(SERVER_NAME),
 )
 
 _STATUS_CODES = {
@@ -121,3 +123,15 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
             response.headers.setdefault(name, value)
         else:
             response.headers[name] = value
+
+
+def hide_server_version() -> None:
+    """Make the answers aiohttp writes by itself name the server without a version too.
+
+    A malformed request line or header is refused by aiohttp's protocol layer before any
+    middleware or on_response_prepare hook runs; its default Server header would say
+    "Python/3.x aiohttp/3.y". aiohttp has no setting for it, so its module default is replaced.
+    """
+    import aiohttp.web_response
+
+    aiohttp.web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]

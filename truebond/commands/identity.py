@@ -8,10 +8,11 @@ from datetime import timedelta
 from typing import Any
 
 import attrs
+from redis.exceptions import RedisError
 
 from truebond.commands.ledger import grant_signup_bonus
 from truebond.commands.unit import Unit, new_id
-from truebond.errors import Conflict, NotFound, Unauthorized
+from truebond.errors import Conflict, DependencyDown, NotFound, Unauthorized
 from truebond.events.base import Head, Meta
 from truebond.events.identity import (
     EmailClaimed,
@@ -33,6 +34,8 @@ ROLES = ("user", "admin", "super_admin")
 ADMIN_ROLES = ("admin", "super_admin")
 LOGIN_FAILED = "Invalid email or password"
 CLAIM_TAKEOVER_AFTER = timedelta(seconds=60)
+MAX_FAILURES_PER_ACCOUNT = 100
+FAILURE_WINDOW = timedelta(hours=1)
 
 
 def normalise_email(email: str) -> str:
@@ -196,7 +199,7 @@ async def password_login(
     """Check email and password (one generic failure), then open a session."""
     user = await users_view.by_email(unit.db, normalise_email(email))
     usable = user is not None and user.get("status") == "active"
-    if usable and user is not None and await unit.redis.exists(_locked_key(str(user["_id"]))):
+    if usable and user is not None and await _locked(unit, str(user["_id"])):
         raise Unauthorized(LOGIN_FAILED)
     ok = unit.passwords.verify(user.get("password_hash") if usable and user else None, password)
     if not ok or user is None or not usable:
@@ -210,14 +213,28 @@ async def password_login(
     return tokens, user
 
 
+async def _locked(unit: Unit, user_id: str) -> bool:
+    """Whether the account's password login is locked; an unreachable Redis refuses (fail closed)."""
+    try:
+        return bool(await unit.redis.exists(_locked_key(user_id)))
+    except RedisError as exc:
+        raise DependencyDown() from exc
+
+
 async def _count_failure(unit: Unit, user_id: str) -> None:
-    """100 failures in an hour lock the account's password login for an hour."""
+    """100 failures within an hour of the first lock the account's password login for an hour."""
     key = f"tb:loginfail:{user_id}"
-    count = await unit.redis.incr(key)
-    if count == 1:
-        await unit.redis.expire(key, 3600)
-    if count >= 100:
-        await unit.redis.set(_locked_key(user_id), "1", ex=3600)
+    try:
+        # The window starts with the key (SET NX EX) and INCR keeps its TTL, so a crash between
+        # the two commands can never leave a counter that never expires.
+        async with unit.redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=int(FAILURE_WINDOW.total_seconds()), nx=True)
+            pipe.incr(key)
+            _, count = await pipe.execute()
+        if int(count) >= MAX_FAILURES_PER_ACCOUNT:
+            await unit.redis.set(_locked_key(user_id), "1", ex=int(FAILURE_WINDOW.total_seconds()))
+    except RedisError as exc:
+        raise DependencyDown() from exc
 
 
 async def refresh(unit: Unit, token: str, client: Client) -> SessionTokens:
@@ -304,8 +321,12 @@ async def delete_session(unit: Unit, user_id: str, session_id: str, meta: Meta) 
     await revoke_session(unit, user_id, session_id, "revoked_by_user", meta)
 
 
-async def set_role(unit: Unit, email: str, role: str, reason: str, actor: str) -> tuple[str, str]:
-    """Give the account `role` (audited); returns (user id, previous role)."""
+async def set_role(unit: Unit, email: str, role: str, reason: str, actor: str, *, expected: str | None = None) -> tuple[str, str]:
+    """Give the account `role` (audited); returns (user id, previous role).
+
+    With `expected` (a revoke), the change happens only while the account holds that role;
+    otherwise Conflict is raised and nothing is appended.
+    """
     if role not in ROLES:
         raise ValueError(f"unknown role {role}")
     user = await users_view.by_email(unit.db, normalise_email(email))
@@ -316,6 +337,8 @@ async def set_role(unit: Unit, email: str, role: str, reason: str, actor: str) -
     async def attempt() -> tuple[str, str]:
         doc, head = await unit.load(USERS, f"user-{user_id}", user_id)
         previous = str((doc or {}).get("role", "user"))
+        if expected is not None and previous != expected:
+            raise Conflict(f"The account's role is {previous}, not {expected}", code="role_mismatch")
         event = RoleGranted(role=role, previous_role=previous, reason=reason)
         await unit.append(f"user-{user_id}", head, event, event_id=f"role:{user_id}:{head.version + 1}", meta=Meta(actor=actor))
         return user_id, previous

@@ -1,17 +1,31 @@
-"""Ledger commands: coins change only through events decided against the account stream."""
+"""Ledger commands: coins change only through events decided against the account stream.
+
+Every change of coins (signup bonus, referral reward, purchase, message or call charge, admin
+adjustment, refund or dispute withdrawal) goes through `record_change`: look the idempotency id
+up, load the account's balance caught up to the stream head, decide one `LedgerEvent`, append it
+with optimistic concurrency, and start again from fresh state on a version conflict. `credit`,
+`deduct` and `grant_signup_bonus` are that step with the decision filled in.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 
 from truebond.commands.unit import Unit
 from truebond.errors import PaymentRequired
-from truebond.events.base import Meta
+from truebond.events.base import Meta, Recorded
 from truebond.events.ledger import CoinsDeducted, LedgerEvent, SignupBonusGranted
 from truebond.events.store import with_retry
 from truebond.projections.ledger import BALANCES
 
 SIGNUP_BONUS = 10
+
+
+class LedgerConflict(RuntimeError):
+    """An idempotency id already names an event that is not this account's ledger entry."""
 
 
 def account_stream(user_id: str) -> str:
@@ -27,32 +41,96 @@ class LedgerResult:
     created: bool
 
 
+# Given the balance the decision is made against, the one ledger event to append.
+Decide = Callable[[int], LedgerEvent]
+
+
 async def balance(unit: Unit, user_id: str) -> tuple[int, int]:
     """(coins, stream version) decided against the account stream's current state."""
     doc, head = await unit.load(BALANCES, account_stream(user_id), user_id)
     return (0 if doc is None else int(doc.get("coins", 0))), head.version
 
 
-async def grant_signup_bonus(unit: Unit, user_id: str, meta: Meta) -> LedgerResult:
-    """The 10 coins of a new account, once (idempotency id `signup-bonus:<user>`)."""
+def _existing(done: Recorded, user_id: str, event_id: str) -> LedgerEvent:
+    event = done.event
+    if not isinstance(event, LedgerEvent) or event.user_id != user_id:
+        raise LedgerConflict(f"idempotency id {event_id!r} is already used by another event")
+    return event
+
+
+async def record_change(unit: Unit, user_id: str, *, event_id: str, meta: Meta, decide: Decide) -> LedgerResult:
+    """The one path of every coin change: once per `event_id`, never below zero.
+
+    `decide(coins)` builds the event from the current balance; it may raise (PaymentRequired)
+    to refuse. A repeated `event_id` returns the first result and changes nothing. An event whose
+    `balance_after` is not `coins + amount`, or is below zero, is a bug and is never appended.
+    """
 
     async def attempt() -> LedgerResult:
+        done = await unit.store.get(event_id)
+        if done is not None:
+            return LedgerResult(_existing(done, user_id, event_id), created=False)
         doc, head = await unit.load(BALANCES, account_stream(user_id), user_id)
         coins = 0 if doc is None else int(doc.get("coins", 0))
-        event = SignupBonusGranted(
-            user_id=user_id,
-            amount=SIGNUP_BONUS,
-            reason="signup_bonus",
-            reference=f"user:{user_id}",
-            balance_after=coins + SIGNUP_BONUS,
-            description="Welcome bonus",
-        )
-        appended = await unit.append(account_stream(user_id), head, event, event_id=f"signup-bonus:{user_id}", meta=meta)
-        stored = appended.recorded.event
-        assert isinstance(stored, LedgerEvent)
-        return LedgerResult(stored, appended.created)
+        event = decide(coins)
+        if event.user_id != user_id or event.balance_after != coins + event.amount:
+            raise ValueError("a ledger event must chain on the balance it was decided against")
+        if event.balance_after < 0:
+            raise PaymentRequired()
+        appended = await unit.append(account_stream(user_id), head, event, event_id=event_id, meta=meta)
+        return LedgerResult(_existing(appended.recorded, user_id, event_id), appended.created)
 
     return await with_retry(attempt)
+
+
+async def credit(
+    unit: Unit,
+    user_id: str,
+    amount: int,
+    *,
+    event_class: type[LedgerEvent],
+    reason: str,
+    reference: str,
+    event_id: str,
+    meta: Meta,
+    description: str = "",
+    fields: Mapping[str, Any] | None = None,
+) -> LedgerResult:
+    """Add `amount` coins as one `event_class` event, once per `event_id`.
+
+    `fields` fills the event class's own fields (e.g. a purchase's payment and intent ids).
+    """
+    if amount <= 0:
+        raise ValueError("credit amount must be positive")
+    extra = dict(fields or {})
+
+    def decide(coins: int) -> LedgerEvent:
+        return event_class(
+            user_id=user_id,
+            amount=amount,
+            reason=reason,
+            reference=reference,
+            balance_after=coins + amount,
+            description=description,
+            **extra,
+        )
+
+    return await record_change(unit, user_id, event_id=event_id, meta=meta, decide=decide)
+
+
+async def grant_signup_bonus(unit: Unit, user_id: str, meta: Meta) -> LedgerResult:
+    """The 10 coins of a new account, once (idempotency id `signup-bonus:<user>`)."""
+    return await credit(
+        unit,
+        user_id,
+        SIGNUP_BONUS,
+        event_class=SignupBonusGranted,
+        reason="signup_bonus",
+        reference=f"user:{user_id}",
+        event_id=f"signup-bonus:{user_id}",
+        meta=meta,
+        description="Welcome bonus",
+    )
 
 
 async def deduct(
@@ -74,16 +152,10 @@ async def deduct(
     if amount <= 0:
         raise ValueError("deduction amount must be positive")
 
-    async def attempt() -> LedgerResult:
-        done = await unit.store.get(event_id)
-        if done is not None:
-            assert isinstance(done.event, LedgerEvent)
-            return LedgerResult(done.event, created=False)
-        doc, head = await unit.load(BALANCES, account_stream(user_id), user_id)
-        coins = 0 if doc is None else int(doc.get("coins", 0))
+    def decide(coins: int) -> LedgerEvent:
         if coins < amount:
             raise PaymentRequired()
-        event = event_class(
+        return event_class(
             user_id=user_id,
             amount=-amount,
             reason=reason,
@@ -91,9 +163,5 @@ async def deduct(
             balance_after=coins - amount,
             description=description,
         )
-        appended = await unit.append(account_stream(user_id), head, event, event_id=event_id, meta=meta)
-        stored = appended.recorded.event
-        assert isinstance(stored, LedgerEvent)
-        return LedgerResult(stored, appended.created)
 
-    return await with_retry(attempt)
+    return await record_change(unit, user_id, event_id=event_id, meta=meta, decide=decide)

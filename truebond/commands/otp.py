@@ -105,8 +105,10 @@ def _iso(epoch: float) -> str:
 
 
 async def _audit(unit: Unit, email: str, event: Event, event_id: str, meta: Meta) -> None:
-    stream = otp_stream(email)
+    await _audit_stream(unit, otp_stream(email), event, event_id, meta)
 
+
+async def _audit_stream(unit: Unit, stream: str, event: Event, event_id: str, meta: Meta) -> None:
     async def attempt() -> None:
         head = await unit.store.head(stream)
         await unit.append(stream, head, event, event_id=event_id, meta=meta)
@@ -190,6 +192,21 @@ async def check_code(unit: Unit, purpose: Purpose, email: str, code: str, client
     if outcome.status in ("locked", "locked_now"):
         raise RateLimited(retry_after=outcome.retry_after, detail="Too many wrong codes; try again later")
     raise InvalidOtp()
+
+
+async def record_expired_codes(unit: Unit, limit: int = 500) -> int:
+    """Audit codes that ran out unused with nobody presenting them again; returns how many.
+
+    Run by the maintenance sweep. The event id is the one a verification or a resend uses when
+    it notices the same expiry first, so each code's expiry is recorded exactly once.
+    """
+    expired = await unit.otp.expired_codes(limit)
+    meta = Meta(actor="system")
+    for code in expired:
+        event = OtpExpired(purpose=code.purpose, code_id=code.code_id)
+        await _audit_stream(unit, f"otp-{code.ehash}", event, f"otp-expired:{code.code_id}", meta)
+    await unit.otp.forget_expired(expired)
+    return len(expired)
 
 
 def _active(user: dict[str, Any] | None) -> bool:

@@ -20,7 +20,8 @@ from typing import Any
 import attrs
 
 from truebond.adapters.stripe_gateway import GatewayError, IntentFacts, PaymentGateway
-from truebond.commands.ledger import LedgerResult, account_stream
+from truebond.commands import ledger
+from truebond.commands.ledger import LedgerResult
 from truebond.commands.unit import Unit, new_id
 from truebond.errors import BadRequest, DependencyDown, NotFound, ValidationFailed
 from truebond.events import codec
@@ -38,7 +39,6 @@ from truebond.events.payments import (
 from truebond.events.store import with_retry
 from truebond.logging import get_logger
 from truebond.projections import ledger as ledger_view
-from truebond.projections.ledger import BALANCES
 from truebond.projections.payments import PAYMENTS, for_user
 
 log = get_logger(__name__)
@@ -329,7 +329,7 @@ async def receive_stripe_event(unit: Unit, payload: bytes, request_id: str | Non
 
 async def _act(unit: Unit, received: StripeEventReceived, meta: Meta) -> Outcome:
     if received.event_type == SUCCEEDED:
-        if received.intent_id is None:
+        if received.object_type != "payment_intent" or received.intent_id is None:
             return Outcome("rejected", "not_a_payment_intent")
         facts = IntentFacts(
             intent_id=received.intent_id,
@@ -342,7 +342,7 @@ async def _act(unit: Unit, received: StripeEventReceived, meta: Meta) -> Outcome
             created=received.created,
         )
         return await settle_succeeded(unit, facts, received.stripe_event_id, meta)
-    if received.event_type == FAILED and received.intent_id is not None:
+    if received.event_type == FAILED and received.object_type == "payment_intent" and received.intent_id is not None:
         return await mark_failed(unit, received.intent_id, received.stripe_event_id, received.failure_code or "", meta)
     cause = REVERSAL_CAUSES.get(received.event_type)
     if cause is not None:
@@ -402,64 +402,54 @@ async def settle_succeeded(unit: Unit, facts: IntentFacts, source: str, meta: Me
         return Outcome("rejected", problem, user_id=user_id, payment_id=payment_id)
     if order.get("status") in REVERSED_STATUSES and await unit.store.get(credit_event_id(intent)) is None:
         return Outcome("rejected", "payment_reversed", user_id=user_id, payment_id=payment_id)
-    credit = await _credit(unit, order, meta)
-    await _complete(unit, intent, credit, facts.charge_id, source, meta, known=(order, head))
-    if credit.created:
+    credited = await _credit(unit, order, meta)
+    completed = await _complete(unit, intent, credited, facts.charge_id, source, meta, known=(order, head))
+    if credited.created or completed:
+        # Also when a retry completes what a failed attempt credited but could not announce.
         await _notify_balance(unit, user_id)
-    status = "credited" if credit.created else "already_credited"
-    return Outcome(status, coins=credit.entry.amount, user_id=user_id, payment_id=payment_id)
+    status = "credited" if credited.created else "already_credited"
+    return Outcome(status, coins=credited.entry.amount, user_id=user_id, payment_id=payment_id)
 
 
 async def _credit(unit: Unit, order: Mapping[str, Any], meta: Meta) -> LedgerResult:
-    user_id, intent = str(order["userId"]), str(order["intent_id"])
-    event_id = credit_event_id(intent)
-    package = PACKAGES.get(str(order["package_id"]))
-    label = package.label if package is not None else str(order["package_id"])
-
-    async def attempt() -> LedgerResult:
-        done = await unit.store.get(event_id)
-        if done is not None:
-            assert isinstance(done.event, LedgerEvent)
-            return LedgerResult(done.event, created=False)
-        doc, head = await unit.load(BALANCES, account_stream(user_id), user_id)
-        coins = 0 if doc is None else int(doc.get("coins", 0))
-        event = CreditsPurchased(
-            user_id=user_id,
-            amount=int(order["coins"]),
-            reason="purchase",
-            reference=f"payment:{order['payment_id']}",
-            balance_after=coins + int(order["coins"]),
-            description=f"Purchased {order['coins']} coins ({label})",
-            payment_id=str(order["payment_id"]),
-            intent_id=intent,
-            package_id=str(order["package_id"]),
-        )
-        appended = await unit.append(account_stream(user_id), head, event, event_id=event_id, meta=meta)
-        stored = appended.recorded.event
-        assert isinstance(stored, LedgerEvent)
-        return LedgerResult(stored, appended.created)
-
-    return await with_retry(attempt)
+    """The order's coins as one `CreditsPurchased` event, once per intent (`stripe-pi:<intent>`)."""
+    intent, payment_id, package_id = str(order["intent_id"]), str(order["payment_id"]), str(order["package_id"])
+    coins = int(order["coins"])
+    package = PACKAGES.get(package_id)
+    label = package.label if package is not None else package_id
+    return await ledger.credit(
+        unit,
+        str(order["userId"]),
+        coins,
+        event_class=CreditsPurchased,
+        reason="purchase",
+        reference=f"payment:{payment_id}",
+        event_id=credit_event_id(intent),
+        meta=meta,
+        description=f"Purchased {coins} coins ({label})",
+        fields={"payment_id": payment_id, "intent_id": intent, "package_id": package_id},
+    )
 
 
 async def _complete(
     unit: Unit,
     intent: str,
-    credit: LedgerResult,
+    credited: LedgerResult,
     charge_id: str | None,
     source: str,
     meta: Meta,
     known: tuple[dict[str, Any], Head],
-) -> None:
+) -> bool:
     """Move the payment to completed after its credit, or withdraw it if a reversal came first.
 
     The first attempt decides on the state read before crediting (`known`); if the payment stream
-    moved since, the append conflicts and the next attempt decides on fresh state.
+    moved since, the append conflicts and the next attempt decides on fresh state. True when
+    this call recorded the completion.
     """
     stream = payment_stream(intent)
     first: list[tuple[dict[str, Any], Head]] = [known]
 
-    async def attempt() -> None:
+    async def attempt() -> bool:
         if first:
             doc, head = first.pop()
         else:
@@ -469,15 +459,16 @@ async def _complete(
         if doc.get("status") in REVERSED_STATUSES:
             # A refund or dispute was recorded while this credit was being made: undo it now.
             await _withdraw(unit, doc, str(doc.get("reversals", ["refund"])[0]), meta)
-            return
+            return False
         if doc.get("status") == "completed":
-            return
+            return False
         event = PaymentSucceeded(
-            stripe_event_id=source, coins=credit.entry.amount, credit_event_id=credit_event_id(intent), charge_id=charge_id
+            stripe_event_id=source, coins=credited.entry.amount, credit_event_id=credit_event_id(intent), charge_id=charge_id
         )
-        await unit.append(stream, head, event, event_id=f"payment-succeeded:{intent}", meta=meta)
+        appended = await unit.append(stream, head, event, event_id=f"payment-succeeded:{intent}", meta=meta)
+        return appended.created
 
-    await with_retry(attempt)
+    return await with_retry(attempt)
 
 
 async def _mark_rejected(unit: Unit, intent: str, source: str, reason: str, meta: Meta) -> None:
@@ -540,21 +531,14 @@ async def settle_reversal(unit: Unit, intent: str, cause: str, source: str, meta
 async def _withdraw(unit: Unit, order: Mapping[str, Any], cause: str, meta: Meta) -> int:
     """Take back what is left of a credited purchase (0 when it was never credited)."""
     user_id, intent = str(order["userId"]), str(order["intent_id"])
-    credit = await unit.store.get(credit_event_id(intent))
-    if credit is None or not isinstance(credit.event, LedgerEvent):
+    purchase = await unit.store.get(credit_event_id(intent))
+    if purchase is None or not isinstance(purchase.event, LedgerEvent):
         return 0
-    purchased = credit.event.amount
-    event_id = reversal_event_id(intent)
+    purchased = purchase.event.amount
 
-    async def attempt() -> LedgerResult:
-        done = await unit.store.get(event_id)
-        if done is not None:
-            assert isinstance(done.event, LedgerEvent)
-            return LedgerResult(done.event, created=False)
-        doc, head = await unit.load(BALANCES, account_stream(user_id), user_id)
-        coins = 0 if doc is None else int(doc.get("coins", 0))
+    def decide(coins: int) -> LedgerEvent:
         take = max(0, min(purchased, coins))
-        event = CreditsReversed(
+        return CreditsReversed(
             user_id=user_id,
             amount=-take,
             reason=cause,
@@ -566,12 +550,8 @@ async def _withdraw(unit: Unit, order: Mapping[str, Any], cause: str, meta: Meta
             cause=cause,
             flagged=True,
         )
-        appended = await unit.append(account_stream(user_id), head, event, event_id=event_id, meta=meta)
-        stored = appended.recorded.event
-        assert isinstance(stored, LedgerEvent)
-        return LedgerResult(stored, appended.created)
 
-    result = await with_retry(attempt)
+    result = await ledger.record_change(unit, user_id, event_id=reversal_event_id(intent), meta=meta, decide=decide)
     if result.created:
         await _notify_balance(unit, user_id)
         log.warning("payment.reversed", type=cause, coins=-result.entry.amount, status="flagged")

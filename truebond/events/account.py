@@ -1,4 +1,4 @@
-"""Account safety events on the stream `user-<id>`: verification, password resets, deletion."""
+"""Account safety events on the stream `user-<id>`: verification, password resets, deletion, erasure."""
 
 from __future__ import annotations
 
@@ -31,3 +31,14 @@ class AccountDeleted(Event):
 
     user_id: str
     reason: str = "user_request"
+
+
+@event("AccountErased")
+@attrs.frozen
+class AccountErased(Event):
+    """The deletion finished: sessions ended, email and phone released, photos and key destroyed.
+
+    Until this event is stored, the maintenance sweep runs the erasure again (it is idempotent).
+    """
+
+    user_id: str

@@ -66,7 +66,11 @@ class OtpLocked(Event):
 @event("OtpExpired")
 @attrs.frozen
 class OtpExpired(Event):
-    """A code passed its expiry unused (seen at a verification or at the next send)."""
+    """A code passed its expiry unused.
+
+    Recorded once, by whichever notices first: a verification presenting it, the next send
+    replacing it, or the maintenance sweep (`truebond project`, every 30 s).
+    """
 
     purpose: str
     code_id: str

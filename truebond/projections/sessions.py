@@ -70,3 +70,9 @@ async def live_for_user(db: Any, user_id: str, now: datetime) -> list[dict[str, 
     cursor = db[SESSIONS.collection].find({"user_id": user_id, "revoked_at": None, "expires_at": {"$gt": now}})
     docs: list[dict[str, Any]] = await cursor.sort("created_at", -1).to_list(200)
     return docs
+
+
+async def unexpired_ids(db: Any, user_id: str, now: datetime) -> list[str]:
+    """Ids of the user's sessions that have not expired, revoked or not (account erasure re-drops them)."""
+    cursor = db[SESSIONS.collection].find({"user_id": user_id, "expires_at": {"$gt": now}}, projection={"_id": 1})
+    return [str(doc["_id"]) async for doc in cursor]

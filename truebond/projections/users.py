@@ -6,7 +6,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 
-from truebond.events.account import AccountDeleted, EmailVerified
+from truebond.events.account import AccountDeleted, AccountErased, EmailVerified
 from truebond.events.base import Recorded
 from truebond.events.crypto import ERASED
 from truebond.events.identity import PasswordChanged, RoleGranted, UserRegistered
@@ -126,8 +126,22 @@ def _fcm_removed(rec: Recorded) -> Update:
 
 
 # Account safety (routes_otp, routes_account).
-# What an erased account keeps: id, role, status, coarse profile facts and timestamps.
-DELETED_FIELDS = ("name", "email", "phone", "password_hash", "address", "bio", "profile_pictures", "location", "fcm_tokens", "is_online")
+# What an erased account keeps: id, role, status, coarse profile facts and timestamps. Match
+# preferences go too: `interested_in` is personal (and PreferencesUpdated shreds it, so a replay
+# could not rebuild the live value anyway).
+DELETED_FIELDS = (
+    "name",
+    "email",
+    "phone",
+    "password_hash",
+    "address",
+    "bio",
+    "profile_pictures",
+    "preferences",
+    "location",
+    "fcm_tokens",
+    "is_online",
+)
 
 
 def _email_verified(rec: Recorded) -> Update:
@@ -137,7 +151,16 @@ def _email_verified(rec: Recorded) -> Update:
 
 def _deleted(rec: Recorded) -> Update:
     assert isinstance(rec.event, AccountDeleted)
-    return {"$set": {"status": "deleted", "deleted_at": rec.at, "updated_at": rec.at}, "$unset": dict.fromkeys(DELETED_FIELDS, "")}
+    # `erasure_pending` stays until AccountErased: the maintenance sweep finishes what is left.
+    return {
+        "$set": {"status": "deleted", "erasure_pending": True, "deleted_at": rec.at, "updated_at": rec.at},
+        "$unset": dict.fromkeys(DELETED_FIELDS, ""),
+    }
+
+
+def _erased(rec: Recorded) -> Update:
+    assert isinstance(rec.event, AccountErased)
+    return {"$set": {"erased_at": rec.at, "updated_at": rec.at}, "$unset": {"erasure_pending": ""}}
 
 
 USERS = StreamDocView(
@@ -156,12 +179,14 @@ USERS = StreamDocView(
         FcmTokenRemoved: _fcm_removed,
         EmailVerified: _email_verified,
         AccountDeleted: _deleted,
+        AccountErased: _erased,
     },
     indexes=(
         ([("email", ASCENDING)], {"unique": True, "sparse": True, "name": "email_unique"}),
         ([("phone", ASCENDING)], {"unique": True, "sparse": True, "name": "phone_unique"}),
         ([("referral_code", ASCENDING)], {"unique": True, "sparse": True, "name": "referral_code_unique"}),
         ([("created_at", DESCENDING)], {"name": "created_at"}),
+        ([("erasure_pending", ASCENDING)], {"sparse": True, "name": "erasure_pending"}),
     ),
 )
 
@@ -182,3 +207,9 @@ async def by_referral_code(db: Any, code: str) -> dict[str, Any] | None:
     """The account owning a referral code."""
     doc: dict[str, Any] | None = await db[USERS.collection].find_one({"referral_code": code})
     return doc
+
+
+async def pending_erasures(db: Any, limit: int = 100) -> list[str]:
+    """Ids of deleted accounts whose erasure has not finished yet."""
+    cursor = db[USERS.collection].find({"erasure_pending": True}, projection={"_id": 1}).limit(limit)
+    return [str(doc["_id"]) async for doc in cursor]
