@@ -30,6 +30,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def masked_logging() -> None:
+    """Logs go through the masking processor in every run, even of a single test file."""
+    configure_logging(json=True)
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[str]:
     """A private redis-server on a free port for the whole run (or TRUEBOND_TEST_REDIS_URL)."""

@@ -523,3 +523,20 @@ async def test_logs_of_signup_and_logins_hold_no_email_password_or_token(client:
         (await refreshed.json())["refresh_token"],
     ):
         assert secret not in logs, secret
+
+
+async def test_a_lost_revocation_in_redis_cannot_outlive_an_access_token(client: Any, runtime: bootstrap.Runtime, redis_url: str) -> None:
+    account = await signup(client)
+    session_id = claims_of(account["access_token"])["sid"]
+    ttl = redis.Redis.from_url(redis_url).ttl(f"tb:sess:{session_id}")
+    assert 0 < ttl <= 15 * 60
+
+    # The revocation is recorded, but its DEL never reaches Redis (a blip at the wrong moment).
+    async def lost(session_id: str) -> None:
+        return None
+
+    runtime.unit.sessions.revoke = lost  # type: ignore[method-assign]
+    assert (await client.post("/api/auth/logout", headers=auth(account["access_token"]))).status == 200
+    # Once the allow-list entry runs out (at most an access token's lifetime), the read model decides.
+    redis.Redis.from_url(redis_url).delete(f"tb:sess:{session_id}")
+    assert await me_status(client, account["access_token"]) == 401

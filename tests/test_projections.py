@@ -390,3 +390,27 @@ async def test_verify_reports_an_unreadable_event_instead_of_crashing(runtime: R
 
     assert any(target in p and "hash mismatch" in p for p in problems)
     assert any(p.startswith("read models cannot be re-derived") and target in p for p in problems)
+
+
+async def test_replay_keeps_events_appended_while_it_rebuilt(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    unit = runtime.unit
+    h = await build_history(unit)
+    projections = unit.projections
+    rebuild = projections.rebuild_into
+    account = account_stream(h.bob)
+
+    async def rebuild_then_a_writer_appends(views: Any, suffix: str) -> int:
+        count = await rebuild(views, suffix)
+        # A live writer appends (and applies inline to the old collections) between rebuild and swap.
+        late = CoinsDeducted(user_id=h.bob, amount=-1, reason="message", reference="msg:late", balance_after=5)
+        await unit.append(account, await unit.store.head(account), late, event_id="msg:late", meta=Meta(actor=f"user:{h.bob}"))
+        return count
+
+    monkeypatch.setattr(projections, "rebuild_into", rebuild_then_a_writer_appends)
+    await projections.replay()
+
+    assert await coins(unit.db, h.bob) == 5
+    history = await unit.db["credit_transactions"].find_one({"_id": "msg:late"})
+    assert history is not None and history["balance_after"] == 5
+    monkeypatch.undo()
+    assert await verify(unit) == []

@@ -7,6 +7,10 @@ from redis.exceptions import RedisError
 
 PREFIX = "tb:sess:"
 SEEN_PREFIX = "tb:seen:"
+# An entry lives no longer than an access token: if a revocation's DEL is ever lost to a Redis
+# failure, the stale entry cannot outlive the tokens it vouches for; misses fall back to the
+# sessions read model, which holds the truth.
+MAX_ENTRY_SECONDS = 15 * 60
 
 
 class SessionCache:
@@ -18,7 +22,7 @@ class SessionCache:
     async def allow(self, session_id: str, user_id: str, ttl_seconds: int) -> None:
         """Mark a session live for up to `ttl_seconds`; a Redis failure is tolerated."""
         try:
-            await self._redis.set(PREFIX + session_id, user_id, ex=max(1, ttl_seconds))
+            await self._redis.set(PREFIX + session_id, user_id, ex=max(1, min(ttl_seconds, MAX_ENTRY_SECONDS)))
         except RedisError:
             return
 

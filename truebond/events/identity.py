@@ -19,7 +19,7 @@ class UserRegistered(Event):
     password_hash: str = personal()
     age: int = 18
     gender: str = "other"
-    interested_in: str = "everyone"
+    interested_in: str = personal(default="everyone")
     intent: str = "dating"
     min_age: int = 18
     max_age: int = 100

@@ -19,6 +19,7 @@ log = get_logger(__name__)
 Update = dict[str, Any]
 IndexSpec = tuple[list[tuple[str, int]], dict[str, Any]]
 APPLIED_KEEP = 200
+REPLAY_CATCH_UP_OVERLAP = timedelta(seconds=10)
 
 
 class StreamGap(RuntimeError):
@@ -181,8 +182,13 @@ class Projections:
         return count
 
     async def replay(self, names: Iterable[str] | None = None) -> int:
-        """Rebuild read models into fresh collections and swap them in."""
+        """Rebuild read models into fresh collections and swap them in.
+
+        Events appended while the rebuild ran are applied again after the swap (applies are
+        idempotent), so a replay next to live writers loses nothing.
+        """
         views = self.named(names)
+        started = self.store.clock.now() - REPLAY_CATCH_UP_OVERLAP
         count = await self.rebuild_into(views, "__replay")
         for view in views:
             fresh = self.db[view.collection + "__replay"]
@@ -193,6 +199,15 @@ class Projections:
                     await self.db[view.collection].create_index(keys, **options)
                 continue
             await fresh.rename(view.collection, dropTarget=True)
+        page = await self.store.read_since(started, 500)
+        while page:
+            for rec in page:
+                for view in views:
+                    if view.wants(rec):
+                        await view.apply(self.db[view.collection], rec, self.store)
+            if len(page) < 500:
+                break
+            page = await self.store.read_after(page[-1].at, page[-1].id, 500)
         return count
 
     async def diff(self, names: Iterable[str] | None = None, limit: int = 50) -> list[str]:
