@@ -24,9 +24,9 @@ async def test_packages_come_from_the_server_table(client: Any) -> None:
     assert resp.status == 200
     assert await resp.json() == {
         "packages": [
-            {"id": "starter", "coins": 100, "amount_inr": 100, "label": "Starter", "discount": 0, "popular": False},
-            {"id": "popular", "coins": 500, "amount_inr": 450, "label": "Popular", "discount": 10, "popular": False},
             {"id": "premium", "coins": 1000, "amount_inr": 800, "label": "Premium", "discount": 20, "popular": True},
+            {"id": "popular", "coins": 500, "amount_inr": 450, "label": "Popular", "discount": 10, "popular": False},
+            {"id": "starter", "coins": 100, "amount_inr": 100, "label": "Starter", "discount": 0, "popular": False},
         ],
         "currency": "INR",
         "min_purchase": 100,
