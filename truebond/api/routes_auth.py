@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import voluptuous as vol
@@ -16,6 +17,7 @@ from truebond.errors import Unauthorized, ValidationFailed
 from truebond.events.base import Meta
 from truebond.projections import ledger as ledger_view
 from truebond.projections import sessions as sessions_view
+from truebond.projections import users as users_view
 
 REFRESH_COOKIE = "__Host-tb_refresh"
 GENDERS = ("male", "female", "other")
@@ -157,8 +159,6 @@ async def list_sessions(req: Req) -> web.StreamResponse:
     """GET /api/auth/sessions."""
     docs = await sessions_view.live_for_user(req.unit.db, req.me.user_id, req.unit.clock.now())
     seen = await req.unit.sessions.last_seen([str(d["_id"]) for d in docs])
-    from datetime import UTC, datetime
-
     out = []
     for d in docs:
         last = seen.get(str(d["_id"]))
@@ -183,8 +183,6 @@ async def delete_session(req: Req) -> web.StreamResponse:
 
 
 async def _user(req: Req, user_id: str) -> dict[str, Any]:
-    from truebond.projections import users as users_view
-
     user = await users_view.by_id(req.unit.db, user_id)
     if user is None:
         raise Unauthorized()

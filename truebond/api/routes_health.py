@@ -6,6 +6,7 @@ import asyncio
 
 from aiohttp import web
 
+from truebond.api.openapi import OPENAPI_KEY
 from truebond.api.routing import Req, Route, json_response
 
 PROBE_TIMEOUT_SECONDS = 2.0
@@ -39,8 +40,6 @@ async def _probe(awaitable: object) -> bool:
 
 async def openapi(req: Req) -> web.StreamResponse:
     """GET /api/openapi.json: generated from the route table's schemas."""
-    from truebond.api.openapi import OPENAPI_KEY
-
     return json_response(req.request.app[OPENAPI_KEY])
 
 

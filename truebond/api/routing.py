@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 import attrs
@@ -15,6 +18,7 @@ from truebond.adapters.ratelimit import ADMIN_ACTIONS, DEFAULT_IP, DEFAULT_USER,
 from truebond.adapters.tokens import InvalidToken
 from truebond.api.middlewares import REQUEST_ID
 from truebond.api.validation import JSON_LIMIT, check, read_json
+from truebond.clock import to_ms
 from truebond.commands.identity import ADMIN_ROLES, Client
 from truebond.commands.unit import Unit
 from truebond.errors import Forbidden, Unauthorized, ValidationFailed
@@ -136,8 +140,6 @@ def client_of(request: web.Request) -> Client:
 
 def limit_key(*parts: str | None) -> str:
     """A rate-limit key that does not store personal data (emails, IPs) in Redis as-is."""
-    import hashlib
-
     return hashlib.sha256("|".join(p or "" for p in parts).encode()).hexdigest()[:32]
 
 
@@ -159,8 +161,6 @@ async def authenticate(unit: Unit, token: str) -> Caller:
     owner = await unit.sessions.owner(claims.session_id)
     if owner is None:
         doc = await sessions_view.get(unit.db, claims.session_id)
-        from truebond.clock import to_ms
-
         if doc is None or doc.get("revoked_at") is not None or to_ms(doc["expires_at"]) <= unit.clock.now():
             raise Unauthorized("Session revoked")
         owner = str(doc["user_id"])
@@ -228,13 +228,8 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 def _dumps(data: Any) -> str:
-    import json
-    from datetime import datetime
-
     def default(value: Any) -> Any:
         if isinstance(value, datetime):
-            from truebond.clock import to_ms
-
             return to_ms(value).isoformat().replace("+00:00", "Z")
         raise TypeError(type(value).__name__)
 

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 from redis.exceptions import RedisError
 
+from truebond.clock import to_ms
 from truebond.commands.ledger import grant_signup_bonus
 from truebond.commands.unit import Unit, new_id
 from truebond.errors import Conflict, DependencyDown, NotFound, Unauthorized
@@ -275,8 +276,6 @@ def _expired(unit: Unit, doc: dict[str, Any]) -> bool:
     expires = doc.get("expires_at")
     if expires is None:
         return True
-    from truebond.clock import to_ms
-
     return bool(to_ms(expires) <= unit.clock.now())
 
 
