@@ -11,10 +11,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 
+from tests import mongo_parity
 from truebond import bootstrap
 from truebond.clock import OffsetClock
 from truebond.config import Settings, load_settings
@@ -72,22 +74,31 @@ def redis_url(redis_server: str) -> str:
     return redis_server
 
 
+@pytest.fixture(autouse=True)
+def mongo_rules() -> Iterator[mongo_parity.Checker]:
+    """Every Mongo call of every test is checked for what a real MongoDB 7 would refuse."""
+    yield from mongo_parity.checked_calls()
+
+
 @pytest.fixture
 async def db() -> AsyncIterator[Any]:
-    """A fresh database: real MongoDB when TRUEBOND_TEST_MONGO_URL is set, else mongomock."""
+    """A fresh database: real MongoDB when TRUEBOND_TEST_MONGO_URL is set, else mongomock.
+
+    The real one is opened by the service's own `mongo_database` (same client options); both
+    return timezone-aware UTC datetimes, as that client does (tz_aware=True).
+    """
     url = os.environ.get("TRUEBOND_TEST_MONGO_URL")
     if url:
-        from motor.motor_asyncio import AsyncIOMotorClient
-
-        client = AsyncIOMotorClient(url, tz_aware=True, serverSelectionTimeoutMS=5000)
         name = f"truebond_test_{uuid.uuid4().hex[:12]}"
-        yield client[name]
-        await client.drop_database(name)
-        client.close()
+        parts = urlsplit(url)
+        database = bootstrap.mongo_database(urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment)))
+        yield database
+        await database.client.drop_database(name)
+        database.client.close()
     else:
         from mongomock_motor import AsyncMongoMockClient
 
-        yield AsyncMongoMockClient()["truebond_test"]
+        yield AsyncMongoMockClient(tz_aware=True)["truebond_test"]
 
 
 @pytest.fixture

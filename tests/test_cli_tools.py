@@ -29,6 +29,7 @@ import tests.test_projections as history
 from tests.conftest import TEST_JWT_SECRET, WEBHOOK_SECRET
 from truebond import __main__ as cli
 from truebond import bootstrap
+from truebond.clock import OffsetClock
 from truebond.commands import identity
 from truebond.commands.unit import Unit
 from truebond.config import load_settings
@@ -185,7 +186,7 @@ def test_serve_and_dev_create_the_indexes_before_they_listen(
 ) -> None:
     from mongomock_motor import AsyncMongoMockClient
 
-    database = AsyncMongoMockClient()["indexes_at_start"]
+    database = AsyncMongoMockClient(tz_aware=True)["indexes_at_start"]
     steps: list[str] = []
     real_indexes, real_start = bootstrap.ensure_indexes, web.TCPSite.start
 
@@ -245,11 +246,14 @@ def test_serve_and_dev_create_the_indexes_before_they_listen(
 # --------------------------------------------------------------------------- roles
 
 
-async def test_set_role_is_audited_with_actor_and_before_after(runtime: bootstrap.Runtime) -> None:
+async def test_set_role_is_audited_with_actor_and_before_after(runtime: bootstrap.Runtime, clock: OffsetClock) -> None:
     unit = runtime.unit
     tokens = await identity.signup(unit, history.signup_cmd(7), history.CLIENT)
 
     user_id, previous = await identity.set_role(unit, " Person7@Example.com ", "admin", "on-call lead", actor="system:cli")
+    # Entries of one millisecond tie on createdAt: mongomock keeps them in insertion order, a real
+    # server in whatever order its index scan gives.
+    clock.advance(1)
     await identity.set_role(unit, "person7@example.com", "user", "rotation ended", actor="system:cli")
 
     assert (user_id, previous) == (tokens.user_id, "user")

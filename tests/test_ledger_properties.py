@@ -82,7 +82,7 @@ async def _scenario(redis_url: str, operations: list[tuple[Any, ...]]) -> None:
     from mongomock_motor import AsyncMongoMockClient
 
     config = load_settings("test", {"REDIS_URL": redis_url, "JWT_SECRET": TEST_JWT_SECRET, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET})
-    runtime = await bootstrap.build(config, db=AsyncMongoMockClient()["ledger_property"], fast_hashing=True)
+    runtime = await bootstrap.build(config, db=AsyncMongoMockClient(tz_aware=True)["ledger_property"], fast_hashing=True)
     unit = runtime.unit
     interleave(unit.store)
     try:

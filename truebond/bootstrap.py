@@ -39,7 +39,7 @@ def mongo_database(url: str) -> Any:
         from mongomock_motor import AsyncMongoMockClient
 
         name = urlsplit(url).netloc or "truebond"
-        client = _MOCK_CLIENTS.setdefault(name, AsyncMongoMockClient())
+        client = _MOCK_CLIENTS.setdefault(name, AsyncMongoMockClient(tz_aware=True))
         return client[name]
     from motor.motor_asyncio import AsyncIOMotorClient
 

@@ -6,8 +6,8 @@ import voluptuous as vol
 from aiohttp import web
 
 from truebond.adapters.ratelimit import Policy
-from truebond.api.routes_auth import REFRESH_COOKIE
-from truebond.api.routing import Req, Route, json_response
+from truebond.api.routes_auth import clear_refresh_cookie
+from truebond.api.routing import Req, Route, json_response, remote_key
 from truebond.api.validation import EMAIL, strict
 from truebond.commands import account
 
@@ -30,7 +30,7 @@ FORGOT_MESSAGE = "If an account exists for this email, a reset link is on its wa
 
 async def forgot_password(req: Req) -> web.StreamResponse:
     """POST /api/auth/forgot-password: one answer for every email."""
-    await account.forgot_password(req.unit, req.body["email"], req.client, req.request.remote or "unknown")
+    await account.forgot_password(req.unit, req.body["email"], req.client, remote_key(req.request))
     return json_response({"success": True, "message": FORGOT_MESSAGE})
 
 
@@ -49,7 +49,7 @@ async def delete_account(req: Req) -> web.StreamResponse:
     """DELETE /api/users/account: soft delete; sessions, sockets and personal data go."""
     await account.delete_account(req.unit, req.me.user_id, req.client)
     response = json_response({"success": True, "message": "Account deleted"})
-    response.del_cookie(REFRESH_COOKIE, path="/")
+    clear_refresh_cookie(response)
     return response
 
 

@@ -9,11 +9,11 @@ import voluptuous as vol
 from aiohttp import web
 
 from truebond.adapters.ratelimit import LOGIN, REFRESH, SIGNUP
-from truebond.api.routing import Req, Route, json_response, limit_key
+from truebond.api.routing import Req, Route, json_response, limit_key, remote_key
 from truebond.api.validation import EMAIL, integer, strict, text
 from truebond.commands import identity
 from truebond.commands.identity import SessionTokens, Signup
-from truebond.errors import Unauthorized, ValidationFailed
+from truebond.errors import Forbidden, Unauthorized, ValidationFailed
 from truebond.events.base import Meta
 from truebond.projections import ledger as ledger_view
 from truebond.projections import sessions as sessions_view
@@ -24,6 +24,12 @@ GENDERS = ("male", "female", "other")
 INTERESTS = ("male", "female", "other", "everyone", "men", "women", "both")
 INTENTS = ("dating", "serious", "casual", "friendship")
 DEVICE_ID = vol.All(str, vol.Strip, vol.Length(min=1, max=128))
+
+
+def _without_separators(value: str) -> str:
+    """A mobile number as it is claimed and stored: spaces and dashes are only formatting, so
+    `98765-43210` and `9876543210` are one number (unique per account) and not two."""
+    return value.replace(" ", "").replace("-", "")
 
 
 def _min_le_max(data: dict[str, Any]) -> dict[str, Any]:
@@ -38,7 +44,9 @@ SIGNUP_SCHEMA = vol.Schema(
             {
                 vol.Required("name"): text(2, 50),
                 vol.Required("email"): EMAIL,
-                vol.Required("mobile_number"): vol.All(str, vol.Strip, vol.Match(r"^\+?[0-9 -]{10,15}$", msg="invalid mobile number")),
+                vol.Required("mobile_number"): vol.All(
+                    str, vol.Strip, vol.Match(r"^\+?[0-9 -]{10,15}$", msg="invalid mobile number"), _without_separators
+                ),
                 vol.Required("password"): vol.All(str, vol.Length(min=8, max=128)),
                 vol.Required("age"): integer(18, 100),
                 vol.Required("gender"): vol.In(GENDERS),
@@ -114,7 +122,7 @@ async def signup(req: Req) -> web.StreamResponse:
 async def login(req: Req) -> web.StreamResponse:
     """POST /api/auth/login: one generic failure for a wrong email or a wrong password."""
     email = identity.normalise_email(req.body["email"])
-    await req.unit.limiter.hit(LOGIN, limit_key(email, req.request.remote))
+    await req.unit.limiter.hit(LOGIN, limit_key(email, remote_key(req.request)))
     tokens, user = await identity.password_login(req.unit, email, req.body["password"], req.body.get("device_id"), req.client)
     coins = await ledger_view.coins(req.unit.db, tokens.user_id)
     return with_refresh_cookie(json_response(token_body(tokens, user, coins, "Login successful")), tokens)
@@ -122,7 +130,11 @@ async def login(req: Req) -> web.StreamResponse:
 
 async def refresh(req: Req) -> web.StreamResponse:
     """POST /api/auth/refresh: rotate; reuse of an old token revokes the session."""
-    token = req.body.get("refresh_token") or req.request.cookies.get(REFRESH_COOKIE)
+    token = req.body.get("refresh_token")
+    if not token:
+        token = req.request.cookies.get(REFRESH_COOKIE)
+        if token:
+            _refuse_cross_origin(req)
     if not token:
         raise ValidationFailed([{"loc": ["body", "refresh_token"], "msg": "required"}])
     tokens = await identity.refresh(req.unit, token, req.client)
@@ -135,6 +147,22 @@ async def refresh(req: Req) -> web.StreamResponse:
     return with_refresh_cookie(json_response(body), tokens)
 
 
+def clear_refresh_cookie(response: web.Response) -> web.Response:
+    """Expire the refresh cookie. A browser ignores any Set-Cookie for a __Host- name without
+    Secure, so the expiry carries the attributes the cookie was set with."""
+    response.del_cookie(REFRESH_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
+    return response
+
+
+def _refuse_cross_origin(req: Req) -> None:
+    """A browser sends the refresh cookie by itself, also on a request another page forged (a
+    form posting text/plain needs no CORS preflight): the cookie counts only from the frontend's
+    origin. Browsers name the origin of every POST; a request without Origin is no browser's."""
+    origin = req.request.headers.get("Origin")
+    if origin is not None and origin != req.unit.settings.frontend_origin:
+        raise Forbidden("Refreshing with the cookie is allowed only from the app", code="cross_origin")
+
+
 def _meta(req: Req) -> Meta:
     return Meta(actor=f"user:{req.me.user_id}", request_id=req.client.request_id)
 
@@ -143,7 +171,7 @@ async def logout(req: Req) -> web.StreamResponse:
     """POST /api/auth/logout: this session stops at once."""
     await identity.revoke_session(req.unit, req.me.user_id, req.me.session_id, "logout", _meta(req))
     response = json_response({"message": "Logged out"})
-    response.del_cookie(REFRESH_COOKIE, path="/")
+    clear_refresh_cookie(response)
     return response
 
 
@@ -151,7 +179,7 @@ async def logout_all(req: Req) -> web.StreamResponse:
     """POST /api/auth/logout-all: every session of the user stops."""
     revoked = await identity.revoke_all(req.unit, req.me.user_id, "logout_all", _meta(req))
     response = json_response({"message": "Logged out everywhere", "revoked": revoked})
-    response.del_cookie(REFRESH_COOKIE, path="/")
+    clear_refresh_cookie(response)
     return response
 
 

@@ -6,7 +6,7 @@ import voluptuous as vol
 from aiohttp import web
 
 from truebond.api.routes_auth import DEVICE_ID, token_body, with_refresh_cookie
-from truebond.api.routing import Req, Route, json_response
+from truebond.api.routing import Req, Route, json_response, remote_key
 from truebond.api.validation import EMAIL, strict
 from truebond.commands import otp
 from truebond.errors import BadRequest, Unauthorized
@@ -24,7 +24,7 @@ WRONG_CODE = "Invalid or expired code"
 
 
 def _remote(req: Req) -> str:
-    return req.request.remote or "unknown"
+    return remote_key(req.request)
 
 
 def _sent(message: str) -> web.Response:

@@ -143,6 +143,27 @@ def limit_key(*parts: str | None) -> str:
     return hashlib.sha256("|".join(p or "" for p in parts).encode()).hexdigest()[:32]
 
 
+def ip_key(remote: str | None) -> str:
+    """The rate-limit key of a client address, hashed: an IPv6 client by its /64, since one
+    subscriber holds a whole /64 and could otherwise escape every per-IP limit by rotating the
+    host part; an IPv4-mapped IPv6 address as its IPv4 address."""
+    try:
+        addr = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return limit_key("ip", "unknown")
+    if isinstance(addr, ipaddress.IPv6Address):
+        mapped = addr.ipv4_mapped
+        value = str(mapped) if mapped is not None else str(ipaddress.ip_network(f"{addr.exploded}/64", strict=False))
+    else:
+        value = str(addr)
+    return limit_key("ip", value)
+
+
+def remote_key(request: web.Request) -> str:
+    """`ip_key` of the request's peer address (never of a client-supplied header)."""
+    return ip_key(request.remote)
+
+
 def bearer(request: web.Request) -> str | None:
     """The bearer token of the Authorization header, if any."""
     header = request.headers.get("Authorization", "")
@@ -166,6 +187,12 @@ async def authenticate(unit: Unit, token: str) -> Caller:
         owner = str(doc["user_id"])
         ttl = int((to_ms(doc["expires_at"]) - unit.clock.now()).total_seconds())
         await unit.sessions.allow(claims.session_id, owner, ttl)
+        # A revocation between the read above and this write deleted nothing, and the entry just
+        # written would vouch for a revoked session: look again now that the entry exists.
+        again = await sessions_view.get(unit.db, claims.session_id)
+        if again is None or again.get("revoked_at") is not None:
+            await unit.sessions.revoke(claims.session_id)
+            raise Unauthorized("Session revoked")
     if owner != claims.user_id:
         raise Unauthorized("Session revoked")
     user = await users_view.by_id(unit.db, claims.user_id)
@@ -200,9 +227,9 @@ def wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]
                 await unit.limiter.hit(ADMIN_ACTIONS, req.caller.user_id)
             await unit.limiter.hit(DEFAULT_USER, req.caller.user_id)
         elif route.auth == "public" and route.default_limit:
-            await unit.limiter.hit(DEFAULT_IP, request.remote or "unknown")
+            await unit.limiter.hit(DEFAULT_IP, remote_key(request))
         for policy, key_by in route.limits:
-            key = req.caller.user_id if key_by == "user" and req.caller else (request.remote or "unknown")
+            key = req.caller.user_id if key_by == "user" and req.caller else remote_key(request)
             await unit.limiter.hit(policy, key)
         if route.query is not None:
             try:

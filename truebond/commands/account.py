@@ -104,7 +104,7 @@ async def reset_password(unit: Unit, token: str, new_password: str, client: Clie
     if user is None or user.get("status") != "active":
         raise BadRequest(INVALID_RESET, code="invalid_reset_token")
     meta = Meta(actor=f"user:{user_id}", request_id=client.request_id)
-    password_hash = unit.passwords.hash(new_password)
+    password_hash = await unit.passwords.hash_async(new_password)
     reset_id = unit.otp.token_hash(token)[:32]
 
     async def attempt() -> None:

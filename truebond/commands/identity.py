@@ -140,12 +140,13 @@ async def signup(unit: Unit, cmd: Signup, client: Client) -> SessionTokens:
     if cmd.referral_code:
         owner = await users_view.by_referral_code(unit.db, cmd.referral_code)
         referrer = None if owner is None or owner.get("status") == "deleted" else str(owner["_id"])
+    password_hash = await unit.passwords.hash_async(cmd.password)
     registered = UserRegistered(
         user_id=user_id,
         name=cmd.name,
         email=email,
         mobile_number=cmd.mobile_number,
-        password_hash=unit.passwords.hash(cmd.password),
+        password_hash=password_hash,
         age=cmd.age,
         gender=cmd.gender,
         interested_in=cmd.interested_in,
@@ -200,9 +201,12 @@ async def password_login(
     """Check email and password (one generic failure), then open a session."""
     user = await users_view.by_email(unit.db, normalise_email(email))
     usable = user is not None and user.get("status") == "active"
-    if usable and user is not None and await _locked(unit, str(user["_id"])):
+    locked = usable and user is not None and await _locked(unit, str(user["_id"]))
+    # A locked account costs the same password check as any other answer: a quick 401 would tell
+    # an enumerator that the email has an account (which it can lock by failing 100 times).
+    ok = await unit.passwords.verify_async(user.get("password_hash") if usable and user and not locked else None, password)
+    if locked:
         raise Unauthorized(LOGIN_FAILED)
-    ok = unit.passwords.verify(user.get("password_hash") if usable and user else None, password)
     if not ok or user is None or not usable:
         if user is not None:
             await _count_failure(unit, str(user["_id"]))
@@ -306,8 +310,10 @@ async def revoke_session(unit: Unit, user_id: str, session_id: str, reason: str,
 async def revoke_all(unit: Unit, user_id: str, reason: str, meta: Meta) -> int:
     """End every live session of a user; returns how many were ended."""
     count = 0
-    for doc in await sessions_view.live_for_user(unit.db, user_id, unit.clock.now()):
-        if await revoke_session(unit, user_id, str(doc["_id"]), reason, meta):
+    # Every live session, not the newest page of them: an old session buried under many newer
+    # ones would otherwise survive a logout-all or a password reset.
+    for session_id in await sessions_view.live_ids(unit.db, user_id, unit.clock.now()):
+        if await revoke_session(unit, user_id, session_id, reason, meta):
             count += 1
     return count
 

@@ -237,6 +237,11 @@ async def login_with_code(unit: Unit, email: str, code: str, device_id: str | No
 
     A login naming a device_id sends `force_logout` to every live session of the account on
     another device, then revokes those sessions (one device at a time for OTP logins).
+
+    The first login with a code is also the first proof that someone reads the account's inbox:
+    every session opened before it ends too. Those sessions were opened by whoever knew the
+    password of an unproven address, perhaps someone who signed up with another person's email
+    to wait until that person took the account over (a pre-account takeover).
     """
     email = identity.normalise_email(email)
     code_id = await check_code(unit, LOGIN, email, code, client, remote)
@@ -246,21 +251,31 @@ async def login_with_code(unit: Unit, email: str, code: str, device_id: str | No
         raise InvalidOtp()
     user_id = str(user["_id"])
     meta = Meta(actor=f"user:{user_id}", request_id=client.request_id)
+    first_proof = not user.get("is_verified")
     await mark_verified(unit, user_id, "otp_login", f"email-verified:{user_id}:{code_id}", meta)
-    previous = await sessions_view.live_for_user(unit.db, user_id, unit.clock.now())
+    previous = await sessions_view.live_for_user(unit.db, user_id, unit.clock.now(), limit=None)
+    unproven = await sessions_view.live_ids(unit.db, user_id, unit.clock.now()) if first_proof else []
     tokens = await identity.start_session(unit, user_id, str(user.get("role", "user")), device_id, client, method="otp")
     logged_out = 0
+    ended: set[str] = set()
     if device_id:
         for doc in previous:
             other = doc.get("device_id")
             if not other or other == device_id:
                 continue
             session_id = str(doc["_id"])
+            ended.add(session_id)
             await unit.notifier.emit_to_session(
                 session_id, FORCE_LOGOUT, {"reason": "new_device_login", "message": "You logged in on another device"}
             )
             if await identity.revoke_session(unit, user_id, session_id, "new_device_login", meta):
                 logged_out += 1
+    for session_id in unproven:
+        if session_id in ended:
+            continue
+        await unit.notifier.emit_to_session(session_id, FORCE_LOGOUT, {"reason": "email_verified", "message": "Please log in again"})
+        if await identity.revoke_session(unit, user_id, session_id, "email_verified", meta):
+            logged_out += 1
     fresh = await users_view.by_id(unit.db, user_id)
     return OtpLogin(tokens=tokens, user=fresh or user, logged_out_sessions=logged_out)
 

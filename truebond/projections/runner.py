@@ -104,7 +104,10 @@ class StreamDocView:
             fn = _lookup(self.updates, rec.event)
             base = (fn(rec) or {}) if fn is not None else {}
             update = _merge(base, {"$set": {"_v": rec.version}})
-            guard: dict[str, Any] = {"_id": doc_id, "_v": current} if doc is not None else {"_id": doc_id}
+            # The first version inserts only where no document exists. A bare {"_id"} filter would
+            # match one another writer created meanwhile (and overwrite its newer state), and a real
+            # server even retries a duplicate-key upsert on it as such an update (SERVER-14322).
+            guard: dict[str, Any] = {"_id": doc_id, "_v": current} if doc is not None else {"_id": doc_id, "_v": {"$exists": False}}
             try:
                 result = await coll.update_one(guard, update, upsert=doc is None)
             except DuplicateKeyError:

@@ -12,6 +12,7 @@ from truebond.events.identity import SessionRefreshed, SessionRevoked, SessionSt
 from truebond.projections.runner import StreamDocView, Update
 
 OLD_HASHES_KEPT = 50
+LISTED_SESSIONS = 200  # GET /api/auth/sessions shows the newest ones
 
 
 def _started(rec: Recorded) -> Update:
@@ -65,11 +66,23 @@ async def get(db: Any, session_id: str) -> dict[str, Any] | None:
     return doc
 
 
-async def live_for_user(db: Any, user_id: str, now: datetime) -> list[dict[str, Any]]:
-    """The user's sessions that are neither revoked nor expired, newest first."""
-    cursor = db[SESSIONS.collection].find({"user_id": user_id, "revoked_at": None, "expires_at": {"$gt": now}})
-    docs: list[dict[str, Any]] = await cursor.sort("created_at", -1).to_list(200)
+async def live_for_user(db: Any, user_id: str, now: datetime, limit: int | None = LISTED_SESSIONS) -> list[dict[str, Any]]:
+    """The user's sessions that are neither revoked nor expired, newest first: the newest `limit`, or all (None).
+
+    A real server returns no more than the limit (mongomock's `to_list` used to ignore it): a
+    caller that acts on every live session must ask for all of them.
+    """
+    cursor = db[SESSIONS.collection].find({"user_id": user_id, "revoked_at": None, "expires_at": {"$gt": now}}).sort("created_at", -1)
+    if limit is not None:
+        cursor = cursor.limit(limit)
+    docs: list[dict[str, Any]] = await cursor.to_list(None)
     return docs
+
+
+async def live_ids(db: Any, user_id: str, now: datetime) -> list[str]:
+    """Ids of every live session of the user, however many (revoking all must miss none)."""
+    cursor = db[SESSIONS.collection].find({"user_id": user_id, "revoked_at": None, "expires_at": {"$gt": now}}, projection={"_id": 1})
+    return [str(doc["_id"]) async for doc in cursor]
 
 
 async def unexpired_ids(db: Any, user_id: str, now: datetime) -> list[str]:
