@@ -414,3 +414,22 @@ async def test_replay_keeps_events_appended_while_it_rebuilt(runtime: Runtime, m
     assert history is not None and history["balance_after"] == 5
     monkeypatch.undo()
     assert await verify(unit) == []
+
+
+async def test_accounts_without_a_referral_code_do_not_collide_in_the_users_read_model(runtime: Runtime) -> None:
+    unit = runtime.unit
+    for n in (1, 2):
+        user_id = f"legacy{n}"
+        event = UserRegistered(
+            user_id=user_id, name=f"Legacy {n}", email=f"legacy{n}@example.com", mobile_number=f"900000000{n}", password_hash="x"
+        )
+        await unit.append(f"user-{user_id}", Head(), event, event_id=f"signup:{user_id}", meta=Meta(actor="system"), subject=user_id)
+    docs = await unit.db["users"].find({"_id": {"$in": ["legacy1", "legacy2"]}}).to_list(None)
+    assert sorted(d["email"] for d in docs) == ["legacy1@example.com", "legacy2@example.com"]
+    assert all("referral_code" not in d for d in docs)
+
+
+def test_referral_codes_are_long_and_random() -> None:
+    codes = {identity.new_referral_code() for _ in range(2000)}
+    assert len(codes) == 2000
+    assert all(len(c) == 12 and c.isalnum() and c.upper() == c for c in codes)

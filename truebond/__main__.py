@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--stripe-api-base", default=None)
         p.add_argument("--email-api-base", default=None)
         p.add_argument("--storage-endpoint", default=None)
+        p.add_argument(
+            "--trusted-proxy-hops",
+            type=int,
+            default=0,
+            help="how many reverse proxies in front of the API append to X-Forwarded-For (default 0: ignore the header)",
+        )
     sub.add_parser("project", help="tail the event store and update read models")
     replay = sub.add_parser("replay", help="rebuild read models from the events")
     replay.add_argument("--projection", action="append", default=None)
@@ -62,6 +68,7 @@ def _settings(args: argparse.Namespace, mode: Mode) -> Settings:
         stripe_api_base=getattr(args, "stripe_api_base", None),
         email_api_base=getattr(args, "email_api_base", None),
         storage_endpoint=getattr(args, "storage_endpoint", None),
+        trusted_proxy_hops=getattr(args, "trusted_proxy_hops", 0) or 0,
     )
 
 

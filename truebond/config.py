@@ -78,6 +78,7 @@ class Settings:
     stripe_api_base: str | None = None
     email_api_base: str | None = None
     storage_endpoint: str | None = None
+    trusted_proxy_hops: int = 0
 
     @property
     def frontend_origin(self) -> str:
@@ -150,6 +151,7 @@ def load_settings(
     stripe_api_base: str | None = None,
     email_api_base: str | None = None,
     storage_endpoint: str | None = None,
+    trusted_proxy_hops: int = 0,
 ) -> Settings:
     """Build Settings for `mode`; `serve` refuses missing or weak values, `dev` fills defaults."""
     env = os.environ if environ is None else environ
@@ -189,4 +191,5 @@ def load_settings(
         stripe_api_base=stripe_api_base,
         email_api_base=email_api_base,
         storage_endpoint=storage_endpoint,
+        trusted_proxy_hops=max(0, trusted_proxy_hops),
     )

@@ -18,7 +18,7 @@ from truebond.api import (
     routes_profile,
     sockets,
 )
-from truebond.api.middlewares import errors, hide_server_version, request_context, security_headers
+from truebond.api.middlewares import client_address, errors, hide_server_version, request_context, security_headers
 from truebond.api.routing import UNIT_KEY, Route, wrap
 from truebond.api.validation import JSON_LIMIT
 from truebond.commands.unit import Unit
@@ -43,7 +43,10 @@ def create_app(unit: Unit, routes: Iterable[Route] | None = None) -> web.Applica
     """Build the web application around an assembled Unit."""
     table = list(routes if routes is not None else all_routes())
     hide_server_version()
-    app = web.Application(middlewares=[request_context, errors], client_max_size=max(JSON_LIMIT, *(r.max_body for r in table)))
+    app = web.Application(
+        middlewares=[client_address(unit.settings.trusted_proxy_hops), request_context, errors],
+        client_max_size=max(JSON_LIMIT, *(r.max_body for r in table)),
+    )
     app[UNIT_KEY] = unit
     app[openapi.OPENAPI_KEY] = openapi.build(table)
     app.on_response_prepare.append(security_headers)

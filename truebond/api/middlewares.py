@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -59,6 +60,30 @@ def envelope(status: int, code: str, detail: str, request_id: str, **extra: Any)
     """The error body every failure uses: {detail, code, request_id} (+ extras such as errors)."""
     body = {"detail": detail, "code": code, "request_id": request_id, **extra}
     return web.json_response(body, status=status)
+
+
+def client_address(trusted_hops: int) -> Any:
+    """Middleware taking the client's IP from X-Forwarded-For, as written by `trusted_hops` proxies.
+
+    Each trusted proxy appends the address it saw, so the client is the entry `trusted_hops` from
+    the end; anything left of it was written by the client and is ignored. With 0 hops the header
+    is never read (it could be forged).
+    """
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        forwarded = [p.strip() for h in request.headers.getall("X-Forwarded-For", []) for p in h.split(",") if p.strip()]
+        if trusted_hops and forwarded:
+            candidate = forwarded[-trusted_hops] if len(forwarded) >= trusted_hops else forwarded[0]
+            try:
+                ip = str(ipaddress.ip_address(candidate))
+            except ValueError:
+                ip = None
+            if ip is not None:
+                return await handler(request.clone(remote=ip))
+        return await handler(request)
+
+    return middleware
 
 
 @web.middleware

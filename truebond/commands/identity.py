@@ -44,6 +44,16 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+# 12 characters of Crockford base32: 60 random bits, so codes never collide in practice (a
+# collision would break the unique index of the users read model).
+_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_referral_code() -> str:
+    """A fresh, unguessable referral code that is easy to read aloud."""
+    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+
+
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -159,7 +169,7 @@ async def signup(unit: Unit, cmd: Signup, client: Client) -> SessionTokens:
         state=cmd.state,
         country=cmd.country,
         pincode=cmd.pincode,
-        referral_code=secrets.token_hex(4).upper(),
+        referral_code=new_referral_code(),
         referred_by=referrer,
     )
     await unit.append(f"user-{user_id}", Head(), registered, event_id=f"signup:{user_id}", meta=meta, subject=user_id)

@@ -56,6 +56,8 @@ def _registered(rec: Recorded) -> Update:
     }
     # A shredded email or phone reads "[erased]": leave it out, so the sparse unique indexes
     # skip it and any number of erased accounts can be rebuilt side by side.
+    if not e.referral_code:
+        del update["$set"]["referral_code"]
     for key in ("email", "phone"):
         if update["$set"][key] == ERASED:
             del update["$set"][key]
