@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aiohttp
+import stripe
 from aiohttp import web
 from common import Result, database, table, timed
 
@@ -65,8 +66,6 @@ def signed_delivery(n: int, intent: str, user: str, payment_id: str, package: pa
             },
         }
     ).encode()
-    import stripe
-
     header = stripe.WebhookSignature.generate_signature_header(body.decode(), SECRET)
     return body, {"Stripe-Signature": header, "Content-Type": "application/json"}
 

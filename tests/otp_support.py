@@ -19,7 +19,7 @@ from tests.conftest import TEST_JWT_SECRET
 from tests.fakes import sendgrid
 from tests.fakes.sendgrid import FakeSendGrid
 from truebond import bootstrap
-from truebond.adapters.otp_store import email_hash
+from truebond.commands.identity import digest
 from truebond.config import Settings
 
 
@@ -55,4 +55,4 @@ def closed_port_url() -> str:
 
 async def otp_events(runtime: bootstrap.Runtime, email: str) -> list[str]:
     """The event types on an email's OTP stream, in order."""
-    return [rec.type for rec in await runtime.unit.store.load(f"otp-{email_hash(email)}")]
+    return [rec.type for rec in await runtime.unit.store.load(f"otp-{digest(email)}")]

@@ -15,7 +15,6 @@ from tests.fakes import sendgrid
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.otp_support import otp_events, unknown_email, wrong
 from truebond import bootstrap
-from truebond.adapters.otp_store import email_hash
 from truebond.clock import OffsetClock
 from truebond.commands import identity, maintenance, otp
 from truebond.commands.identity import Client
@@ -373,7 +372,7 @@ async def test_an_unused_code_is_recorded_as_expired_by_the_sweep(
     # Presenting it later is a failure, and the expiry is not recorded twice.
     assert (await client.post(LOGIN, json={"email": email, "otp_code": code})).status == 401
     assert await otp_events(runtime, email) == ["OtpSent", "OtpExpired", "OtpVerifyFailed"]
-    stream = await runtime.unit.store.load(f"otp-{email_hash(email)}")
+    stream = await runtime.unit.store.load(f"otp-{identity.digest(email)}")
     assert stream[1].meta.actor == "system"
     assert stream[0].event.code_id == stream[1].event.code_id  # type: ignore[attr-defined]
 

@@ -16,9 +16,10 @@ from tests.fakes.sendgrid import FakeSendGrid
 from tests.otp_support import closed_port_url
 from truebond import bootstrap
 from truebond.adapters.email import ConsoleEmail, EmailFailed, Mail, SendGridEmail, build_email_sender
-from truebond.adapters.otp_store import ExpiredCode, OtpStore, derive_key, email_hash
+from truebond.adapters.otp_store import ExpiredCode, OtpStore, derive_key
 from truebond.adapters.redis_client import connect
 from truebond.clock import OffsetClock
+from truebond.commands.identity import digest
 from truebond.config import Settings, load_settings
 from truebond.errors import DependencyDown
 
@@ -77,7 +78,7 @@ async def test_redis_holds_only_an_hmac_of_the_code(redis_url: str) -> None:
     client = aioredis.from_url(redis_url, decode_responses=True)
     clock = OffsetClock()
     store = OtpStore(client, derive_key(TEST_JWT_SECRET), clock, prefix="tb:test-otp:")
-    ehash = email_hash("someone@example.com")
+    ehash = digest("someone@example.com")
     await store.reserve_send("otp", "login", ehash, "203.0.113.9", "ticket-1")
     await store.store_code("login", ehash, "424242", "code-1")
     dump = ""
@@ -98,7 +99,7 @@ async def test_redis_holds_only_an_hmac_of_the_code(redis_url: str) -> None:
 async def test_store_raises_dependency_down_on_every_call() -> None:
     client = connect(closed_port_url())
     store = OtpStore(client, derive_key(TEST_JWT_SECRET), OffsetClock())
-    ehash = email_hash("x@example.com")
+    ehash = digest("x@example.com")
     calls = (
         store.reserve_send("otp", "login", ehash, "ip", "t"),
         store.release_send("otp", ehash, "ip", "t"),
@@ -139,7 +140,7 @@ async def test_the_store_runs_on_dev_mode_in_process_redis() -> None:
     try:
         clock = OffsetClock()
         store = OtpStore(client, derive_key(TEST_JWT_SECRET), clock)
-        ehash = email_hash("dev@example.com")
+        ehash = digest("dev@example.com")
         await store.reserve_send("otp", "login", ehash, "ip", "t1")
         await store.store_code("login", ehash, "111111", "c1")
         outcomes = [(await store.verify("login", ehash, "222222", "ip", f"a{i}")).status for i in range(5)]

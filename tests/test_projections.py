@@ -236,6 +236,40 @@ async def test_an_unreadable_event_stops_projection_instead_of_being_skipped(run
 # --------------------------------------------------------------------------- idempotence and gaps
 
 
+async def test_a_quiet_poll_decodes_nothing_and_a_late_event_inside_the_overlap_is_still_applied(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unit = runtime.unit
+    h = await build_history(unit)
+    projector = Projector(unit.projections, batch=4)
+    await projector.run_once()
+    checkpoint = await projector.checkpoint()
+    assert checkpoint is not None
+    decoded: list[str] = []
+    real_decode = unit.store._decode
+
+    async def counting_decode(doc: dict[str, Any]) -> Recorded:
+        decoded.append(doc["_id"])
+        return await real_decode(doc)
+
+    monkeypatch.setattr(unit.store, "_decode", counting_decode)
+
+    # Nothing new: the events of the overlap window are not read again.
+    assert await projector.run_once() == 0
+    assert decoded == []
+
+    # An event committed late, stamped before the checkpoint but inside the overlap.
+    account = account_stream(h.bob)
+    late = CoinsDeducted(user_id=h.bob, amount=-5, reason="call", reference="call:late", balance_after=1)
+    await unit.store.append(account, await unit.store.head(account), late, event_id="charge:bob:late", meta=Meta(actor="system"))
+    await unit.db["events"].update_one({"_id": "charge:bob:late"}, {"$set": {"at": checkpoint - timedelta(seconds=1)}})
+
+    assert await projector.run_once() == 1
+    assert decoded == ["charge:bob:late"]
+    assert await coins(unit.db, h.bob) == 1
+    assert await projector.checkpoint() == checkpoint  # never moved back
+
+
 async def test_redelivered_events_change_nothing(runtime: Runtime) -> None:
     unit = runtime.unit
     await build_history(unit)

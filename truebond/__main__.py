@@ -68,7 +68,7 @@ def _settings(args: argparse.Namespace, mode: Mode) -> Settings:
         stripe_api_base=getattr(args, "stripe_api_base", None),
         email_api_base=getattr(args, "email_api_base", None),
         storage_endpoint=getattr(args, "storage_endpoint", None),
-        trusted_proxy_hops=getattr(args, "trusted_proxy_hops", 0) or 0,
+        trusted_proxy_hops=getattr(args, "trusted_proxy_hops", 0),
     )
 
 

@@ -2,8 +2,8 @@
 
 It speaks what the gateway uses, the way Stripe does: form-encoded POST /v1/payment_intents with
 bracketed nested keys and the Idempotency-Key header (a repeated key replays the first answer),
-GET /v1/payment_intents/{id}, and the paginated, newest-first GET /v1/payment_intents list with
-created[gte] and starting_after. It also builds webhook events and signs them with Stripe's
+and the paginated, newest-first GET /v1/payment_intents list with created[gte] and
+starting_after. It also builds webhook events and signs them with Stripe's
 scheme (HMAC-SHA256 over "{timestamp}.{payload}", header `t=...,v1=...`), written out here
 independently of the code under test.
 """
@@ -59,7 +59,6 @@ class FakeStripe:
         app = web.Application()
         app.router.add_post("/v1/payment_intents", self._create)
         app.router.add_get("/v1/payment_intents", self._list)
-        app.router.add_get("/v1/payment_intents/{id}", self._retrieve)
         self.app = app
 
     async def start(self) -> str:
@@ -137,15 +136,6 @@ class FakeStripe:
         self.intents[intent_id] = intent
         if key:
             self.replays[key] = (json.dumps(form, sort_keys=True), intent)
-        return web.json_response(intent)
-
-    async def _retrieve(self, request: web.Request) -> web.Response:
-        refused = self._record(request, {})
-        if refused is not None:
-            return refused
-        intent = self.intents.get(request.match_info["id"])
-        if intent is None:
-            return _error(404, "invalid_request_error", "No such payment_intent")
         return web.json_response(intent)
 
     async def _list(self, request: web.Request) -> web.Response:

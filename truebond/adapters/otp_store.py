@@ -160,11 +160,6 @@ def derive_key(jwt_secret: str) -> bytes:
     return hmac.new(jwt_secret.encode(), b"truebond:otp-store:v1", hashlib.sha256).digest()
 
 
-def email_hash(email: str) -> str:
-    """SHA-256 hex of an already normalised email (the `otp-<hash>` stream name uses it)."""
-    return hashlib.sha256(email.encode()).hexdigest()
-
-
 def _ms(seconds: float) -> int:
     return int(seconds * 1000)
 

@@ -23,7 +23,6 @@ log = get_logger(__name__)
 
 KEY_PREFIX = "photos/"
 KEY_PATTERN = re.compile(r"^photos/[0-9a-f]{32}\.(jpg|png|webp)$")
-NAME_PATTERN = re.compile(r"^[0-9a-f]{32}\.(jpg|png|webp)$")
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 DEFAULT_REGION = "us-east-1"
 LOCAL_ROOT = Path("var/media")
@@ -38,6 +37,14 @@ def new_key(extension: str) -> str:
     if extension not in ("jpg", "png", "webp"):
         raise ValueError("unsupported extension")
     return f"{KEY_PREFIX}{secrets.token_hex(16)}.{extension}"
+
+
+def key_of(base_url: str, url: str) -> str | None:
+    """The object key of `url` when it is `base_url` followed by one of our keys, else None."""
+    if not url.startswith(base_url):
+        return None
+    key = url[len(base_url) :]
+    return key if KEY_PATTERN.match(key) else None
 
 
 class Storage(Protocol):
@@ -118,10 +125,7 @@ class S3Storage:
         return self.base_url + key
 
     def _key_of(self, url: str) -> str | None:
-        if not url.startswith(self.base_url):
-            return None
-        key = url[len(self.base_url) :]
-        return key if KEY_PATTERN.match(key) else None
+        return key_of(self.base_url, url)
 
     def owns(self, url: str) -> bool:
         """Whether `url` points at an object of this bucket with one of our keys."""
@@ -184,10 +188,8 @@ class LocalStorage:
         self.base_url = f"{backend_url.rstrip('/')}/media/"
 
     def _path_of(self, url: str) -> Path | None:
-        if not url.startswith(self.base_url):
-            return None
-        key = url[len(self.base_url) :]
-        return self.root / key if KEY_PATTERN.match(key) else None
+        key = key_of(self.base_url, url)
+        return None if key is None else self.root / key
 
     def owns(self, url: str) -> bool:
         """Whether `url` is a media URL of this server with one of our keys."""
@@ -195,7 +197,8 @@ class LocalStorage:
 
     def path_for_name(self, name: str) -> Path | None:
         """The file of `photos/<name>` when `name` is a well-formed key name (no traversal)."""
-        return self.root / KEY_PREFIX / name if NAME_PATTERN.match(name) else None
+        key = KEY_PREFIX + name
+        return self.root / key if KEY_PATTERN.match(key) else None
 
     async def put(self, data: bytes, content_type: str, extension: str) -> str:
         """Write the file under a random name; returns its /media URL."""

@@ -8,8 +8,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp.web_response
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from secure import (
     CacheControl,
     ContentSecurityPolicy,
@@ -62,7 +64,7 @@ def envelope(status: int, code: str, detail: str, request_id: str, **extra: Any)
     return web.json_response(body, status=status)
 
 
-def client_address(trusted_hops: int) -> Any:
+def client_address(trusted_hops: int) -> Middleware:
     """Middleware taking the client's IP from X-Forwarded-For, as written by `trusted_hops` proxies.
 
     Each trusted proxy appends the address it saw, so the client is the entry `trusted_hops` from
@@ -72,18 +74,21 @@ def client_address(trusted_hops: int) -> Any:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        forwarded = [p.strip() for h in request.headers.getall("X-Forwarded-For", []) for p in h.split(",") if p.strip()]
-        if trusted_hops and forwarded:
-            candidate = forwarded[-trusted_hops] if len(forwarded) >= trusted_hops else forwarded[0]
-            try:
-                ip = str(ipaddress.ip_address(candidate))
-            except ValueError:
-                ip = None
-            if ip is not None:
-                return await handler(request.clone(remote=ip))
-        return await handler(request)
+        ip = _forwarded_client(request, trusted_hops) if trusted_hops else None
+        return await handler(request if ip is None else request.clone(remote=ip))
 
     return middleware
+
+
+def _forwarded_client(request: web.Request, trusted_hops: int) -> str | None:
+    """The X-Forwarded-For entry `trusted_hops` from the end (the first if there are fewer), if an IP."""
+    forwarded = [p.strip() for h in request.headers.getall("X-Forwarded-For", []) for p in h.split(",") if p.strip()]
+    if not forwarded:
+        return None
+    try:
+        return str(ipaddress.ip_address(forwarded[-min(trusted_hops, len(forwarded))]))
+    except ValueError:
+        return None
 
 
 @web.middleware
@@ -157,6 +162,4 @@ def hide_server_version() -> None:
     middleware or on_response_prepare hook runs; its default Server header would say
     "Python/3.x aiohttp/3.y". aiohttp has no setting for it, so its module default is replaced.
     """
-    import aiohttp.web_response
-
     aiohttp.web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]

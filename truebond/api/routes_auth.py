@@ -14,7 +14,6 @@ from truebond.api.validation import EMAIL, integer, strict, text
 from truebond.commands import identity
 from truebond.commands.identity import SessionTokens, Signup
 from truebond.errors import Forbidden, Unauthorized, ValidationFailed
-from truebond.events.base import Meta
 from truebond.projections import ledger as ledger_view
 from truebond.projections import sessions as sessions_view
 from truebond.projections import users as users_view
@@ -32,7 +31,8 @@ def _without_separators(value: str) -> str:
     return value.replace(" ", "").replace("-", "")
 
 
-def _min_le_max(data: dict[str, Any]) -> dict[str, Any]:
+def min_le_max(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema step: refuse preferences whose min_age is above their max_age."""
     if data.get("min_age") is not None and data.get("max_age") is not None and data["min_age"] > data["max_age"]:
         raise vol.Invalid("min_age must not exceed max_age", path=["min_age"])
     return data
@@ -64,7 +64,7 @@ SIGNUP_SCHEMA = vol.Schema(
                 vol.Optional("referral_code"): vol.Any(None, text(0, 32)),
             }
         ),
-        _min_le_max,
+        min_le_max,
     )
 )
 
@@ -163,13 +163,9 @@ def _refuse_cross_origin(req: Req) -> None:
         raise Forbidden("Refreshing with the cookie is allowed only from the app", code="cross_origin")
 
 
-def _meta(req: Req) -> Meta:
-    return Meta(actor=f"user:{req.me.user_id}", request_id=req.client.request_id)
-
-
 async def logout(req: Req) -> web.StreamResponse:
     """POST /api/auth/logout: this session stops at once."""
-    await identity.revoke_session(req.unit, req.me.user_id, req.me.session_id, "logout", _meta(req))
+    await identity.revoke_session(req.unit, req.me.user_id, req.me.session_id, "logout", req.meta())
     response = json_response({"message": "Logged out"})
     clear_refresh_cookie(response)
     return response
@@ -177,7 +173,7 @@ async def logout(req: Req) -> web.StreamResponse:
 
 async def logout_all(req: Req) -> web.StreamResponse:
     """POST /api/auth/logout-all: every session of the user stops."""
-    revoked = await identity.revoke_all(req.unit, req.me.user_id, "logout_all", _meta(req))
+    revoked = await identity.revoke_all(req.unit, req.me.user_id, "logout_all", req.meta())
     response = json_response({"message": "Logged out everywhere", "revoked": revoked})
     clear_refresh_cookie(response)
     return response
@@ -206,7 +202,7 @@ async def list_sessions(req: Req) -> web.StreamResponse:
 
 async def delete_session(req: Req) -> web.StreamResponse:
     """DELETE /api/auth/sessions/{id}: 404 for a session that is not the caller's."""
-    await identity.delete_session(req.unit, req.me.user_id, req.param("session_id"), _meta(req))
+    await identity.delete_session(req.unit, req.me.user_id, req.param("session_id"), req.meta())
     return json_response({"message": "Session revoked"})
 
 

@@ -23,17 +23,13 @@ SENT_MESSAGE = "If an account exists for this email, a login code is on its way"
 WRONG_CODE = "Invalid or expired code"
 
 
-def _remote(req: Req) -> str:
-    return remote_key(req.request)
-
-
 def _sent(message: str) -> web.Response:
     return json_response({"success": True, "message": message, "expires_in_minutes": otp.EXPIRES_IN_MINUTES})
 
 
 async def send_for_login(req: Req) -> web.StreamResponse:
     """POST /api/auth/otp/send-for-login: the same answer whether or not the account exists."""
-    await otp.send_login_code(req.unit, req.body["email"], req.client, _remote(req))
+    await otp.send_login_code(req.unit, req.body["email"], req.client, remote_key(req.request))
     return _sent(SENT_MESSAGE)
 
 
@@ -41,7 +37,7 @@ async def login_with_otp(req: Req) -> web.StreamResponse:
     """POST /api/auth/login-with-otp: 401 for a wrong or expired code, 429 while locked."""
     try:
         done = await otp.login_with_code(
-            req.unit, req.body["email"], req.body["otp_code"], req.body.get("device_id"), req.client, _remote(req)
+            req.unit, req.body["email"], req.body["otp_code"], req.body.get("device_id"), req.client, remote_key(req.request)
         )
     except otp.InvalidOtp:
         raise Unauthorized(WRONG_CODE, code="invalid_otp") from None
@@ -54,14 +50,16 @@ async def login_with_otp(req: Req) -> web.StreamResponse:
 
 async def send_email_otp(req: Req) -> web.StreamResponse:
     """POST /api/auth/email/send-otp: a verification code to the caller's own email."""
-    await otp.send_verification_code(req.unit, req.me.user_id, dict(req.me.user), req.body["email"], req.client, _remote(req))
+    await otp.send_verification_code(req.unit, req.me.user_id, dict(req.me.user), req.body["email"], req.client, remote_key(req.request))
     return _sent("A verification code was sent to your email")
 
 
 async def verify_email_otp(req: Req) -> web.StreamResponse:
     """POST /api/auth/email/verify-otp: a right code marks the account verified."""
     try:
-        await otp.verify_email(req.unit, req.me.user_id, dict(req.me.user), req.body["email"], req.body["otp"], req.client, _remote(req))
+        await otp.verify_email(
+            req.unit, req.me.user_id, dict(req.me.user), req.body["email"], req.body["otp"], req.client, remote_key(req.request)
+        )
     except otp.InvalidOtp:
         # Not 401: the caller's login is fine, only the code is not.
         raise BadRequest(WRONG_CODE, code="invalid_otp") from None

@@ -10,8 +10,7 @@ from truebond.adapters.stripe_gateway import SignatureError, verify_signature
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import query_int, read_capped, strict
 from truebond.commands import payments
-from truebond.errors import BadRequest, PayloadTooLarge
-from truebond.events.base import Meta
+from truebond.errors import BadRequest
 from truebond.logging import get_logger
 from truebond.projections import ledger as ledger_view
 
@@ -27,10 +26,6 @@ VERIFY_SCHEMA = strict(
 HISTORY_QUERY = strict({vol.Optional("limit", default=50): query_int(1, 100)})
 
 
-def _meta(req: Req) -> Meta:
-    return Meta(actor=f"user:{req.me.user_id}", request_id=req.client.request_id)
-
-
 async def list_packages(req: Req) -> web.StreamResponse:
     """GET /api/payments/packages: the server's own price table."""
     body = [
@@ -42,7 +37,7 @@ async def list_packages(req: Req) -> web.StreamResponse:
 
 async def create_order(req: Req) -> web.StreamResponse:
     """POST /api/payments/order: a PaymentIntent for a package; `amount` is in paise."""
-    order = await payments.place_order(req.unit, req.me.user_id, req.body["package_id"], _meta(req))
+    order = await payments.place_order(req.unit, req.me.user_id, req.body["package_id"], req.meta())
     return json_response(
         {
             "payment_intent_id": order.intent_id,
@@ -85,8 +80,6 @@ async def stripe_webhook(req: Req) -> web.StreamResponse:
     verified event, duplicates included; an error while acting answers 500 so Stripe retries.
     """
     request = req.request
-    if request.content_length is not None and request.content_length > WEBHOOK_LIMIT:
-        raise PayloadTooLarge()
     payload = await read_capped(request, WEBHOOK_LIMIT)
     unit = req.unit
     try:

@@ -11,7 +11,7 @@ from aiohttp import BodyPartReader, web
 from truebond.adapters import images
 from truebond.adapters.ratelimit import Policy
 from truebond.adapters.storage import LocalStorage
-from truebond.api.routes_auth import INTENTS, INTERESTS, me_body
+from truebond.api.routes_auth import INTENTS, INTERESTS, me_body, min_le_max
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import integer, strict, text
 from truebond.commands import profile
@@ -27,12 +27,6 @@ CHUNK = 64 * 1024
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 NO_CONTROL_BUT_NEWLINES = r"^[^\x00-\x09\x0b\x0c\x0e-\x1f\x7f]*$"
 MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-
-
-def _min_le_max(data: dict[str, Any]) -> dict[str, Any]:
-    if "min_age" in data and "max_age" in data and data["min_age"] > data["max_age"]:
-        raise vol.Invalid("min_age must not exceed max_age", path=["min_age"])
-    return data
 
 
 PROFILE_SCHEMA = strict(
@@ -54,7 +48,7 @@ PREFERENCES_SCHEMA = vol.Schema(
                 vol.Optional("max_distance_km"): integer(1, 500),
             }
         ),
-        _min_le_max,
+        min_le_max,
     )
 )
 

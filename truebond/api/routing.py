@@ -22,6 +22,7 @@ from truebond.clock import to_ms
 from truebond.commands.identity import ADMIN_ROLES, Client
 from truebond.commands.unit import Unit
 from truebond.errors import Forbidden, Unauthorized, ValidationFailed
+from truebond.events.base import Meta
 from truebond.projections import sessions as sessions_view
 from truebond.projections import users as users_view
 
@@ -58,6 +59,10 @@ class Req:
         if self.caller is None:
             raise Unauthorized()
         return self.caller
+
+    def meta(self) -> Meta:
+        """Event metadata naming the logged-in caller as the actor."""
+        return Meta(actor=f"user:{self.me.user_id}", request_id=self.client.request_id)
 
     def param(self, name: str) -> str:
         """A path parameter."""

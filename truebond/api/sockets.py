@@ -53,6 +53,11 @@ def session_room(session_id: str) -> str:
     return f"session:{session_id}"
 
 
+def _remote_key(environ: dict[str, Any]) -> str:
+    """`ip_key` of the peer of the aiohttp request behind an Engine.IO environ."""
+    return ip_key(getattr(environ.get("aiohttp.request"), "remote", None))
+
+
 class Refused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
     """A refused connect; the client sees only `{"message": "unauthorized"}` (or "unavailable")."""
 
@@ -211,9 +216,8 @@ class SocketServer:
         unit = self._unit
         if unit is None:
             return False
-        request = environ.get("aiohttp.request")
         try:
-            await unit.limiter.hit(DEFAULT_IP, ip_key(getattr(request, "remote", None)))
+            await unit.limiter.hit(DEFAULT_IP, _remote_key(environ))
         except AppError:
             return False
         return True
@@ -225,10 +229,8 @@ class SocketServer:
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or not token or len(token) > 4096:
             raise Refused("unauthorized")
-        request = environ.get("aiohttp.request")
-        remote = ip_key(getattr(request, "remote", None))
         try:
-            await unit.limiter.hit(DEFAULT_IP, remote)
+            await unit.limiter.hit(DEFAULT_IP, _remote_key(environ))
             caller = await authenticate(unit, token)
             await self._redis.sadd(SOCKETS_KEY + caller.session_id, sid)
             await self._redis.expire(SOCKETS_KEY + caller.session_id, SOCKETS_TTL_SECONDS)

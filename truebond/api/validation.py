@@ -62,8 +62,6 @@ def _message(err: vol.Invalid) -> str:
 
 async def read_json(request: web.Request, limit: int = JSON_LIMIT) -> Any:
     """The parsed JSON body (an empty body reads as {}), capped at `limit` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge()
     raw = await read_capped(request, limit)
     if not raw.strip():
         return {}
@@ -80,6 +78,8 @@ async def read_json(request: web.Request, limit: int = JSON_LIMIT) -> Any:
 
 async def read_capped(request: web.Request, limit: int) -> bytes:
     """The raw body, refusing more than `limit` bytes even without a Content-Length."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge()
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(64 * 1024):

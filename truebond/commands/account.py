@@ -9,7 +9,7 @@ from urllib.parse import quote
 from redis.exceptions import RedisError
 
 from truebond.adapters.email import EmailFailed, Mail
-from truebond.adapters.otp_store import RESET_TTL_SECONDS, email_hash
+from truebond.adapters.otp_store import RESET_TTL_SECONDS
 from truebond.adapters.storage import StorageUnavailable
 from truebond.commands import identity, otp
 from truebond.commands.identity import Client
@@ -40,8 +40,8 @@ INVALID_RESET = "This reset link is invalid or has expired"
 
 
 def reset_link(frontend_url: str, token: str) -> str:
-    """The emailed link: always FRONTEND_URL + /reset-password, never a target from a request."""
-    return f"{frontend_url.rstrip('/')}/reset-password?token={quote(token, safe='')}"
+    """The emailed link: always FRONTEND_URL (stored without a trailing slash) + /reset-password."""
+    return f"{frontend_url}/reset-password?token={quote(token, safe='')}"
 
 
 async def forgot_password(unit: Unit, email: str, client: Client, remote: str) -> None:
@@ -51,7 +51,7 @@ async def forgot_password(unit: Unit, email: str, client: Client, remote: str) -
     mail raises DependencyDown and gives the allowance back.
     """
     email = identity.normalise_email(email)
-    ehash = email_hash(email)
+    ehash = identity.digest(email)
     ticket = new_id()
     await unit.otp.reserve_send(RESET_BUCKET, RESET_PURPOSE, ehash, remote, ticket)
     user = await users_view.by_email(unit.db, email)
@@ -172,7 +172,7 @@ async def finish_deletion(unit: Unit, user_id: str, meta: Meta) -> int:
         # The claim streams are keyed by a hash of the value; releasing lets the value sign up again.
         for kind, value in (("email", registered.email), ("phone", registered.mobile_number)):
             if value and value != ERASED:
-                await identity._release(unit, kind, value, user_id, meta)
+                await identity.release(unit, kind, value, user_id, meta)
     photos = sorted({rec.event.url for rec in records if isinstance(rec.event, PhotoAdded) and rec.event.url != ERASED})
     for url in photos:
         if not unit.storage.owns(url):

@@ -54,7 +54,8 @@ def new_referral_code() -> str:
     return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
 
 
-def _digest(value: str) -> str:
+def digest(value: str) -> str:
+    """SHA-256 hex of `value`: claim and OTP stream names (of a normalised email or phone), refresh secrets."""
     return hashlib.sha256(value.encode()).hexdigest()
 
 
@@ -102,9 +103,9 @@ class SessionTokens:
     refresh_token: str
 
 
-async def _claim(unit: Unit, kind: str, value: str, user_id: str, meta: Meta) -> bool:
+async def claim(unit: Unit, kind: str, value: str, user_id: str, meta: Meta) -> bool:
     """Take `value` (an email or phone) for `user_id`; False when another account holds it."""
-    stream = f"{kind}-{_digest(value)}"
+    stream = f"{kind}-{digest(value)}"
 
     async def attempt() -> bool:
         events = await unit.store.load(stream)
@@ -125,8 +126,9 @@ async def _claim(unit: Unit, kind: str, value: str, user_id: str, meta: Meta) ->
     return await with_retry(attempt)
 
 
-async def _release(unit: Unit, kind: str, value: str, user_id: str, meta: Meta) -> None:
-    stream = f"{kind}-{_digest(value)}"
+async def release(unit: Unit, kind: str, value: str, user_id: str, meta: Meta) -> None:
+    """Give `value` up if `user_id` holds it, so another account can claim it."""
+    stream = f"{kind}-{digest(value)}"
 
     async def attempt() -> None:
         events = await unit.store.load(stream)
@@ -141,10 +143,10 @@ async def signup(unit: Unit, cmd: Signup, client: Client) -> SessionTokens:
     user_id = new_id()
     email = normalise_email(cmd.email)
     meta = Meta(actor=f"user:{user_id}", request_id=client.request_id)
-    if not await _claim(unit, "email", email, user_id, meta):
+    if not await claim(unit, "email", email, user_id, meta):
         raise Conflict("An account with this email already exists", code="email_taken")
-    if not await _claim(unit, "phone", cmd.mobile_number, user_id, meta):
-        await _release(unit, "email", email, user_id, meta)
+    if not await claim(unit, "phone", cmd.mobile_number, user_id, meta):
+        await release(unit, "email", email, user_id, meta)
         raise Conflict("An account with this mobile number already exists", code="mobile_taken")
     referrer = None
     if cmd.referral_code:
@@ -187,7 +189,7 @@ async def start_session(unit: Unit, user_id: str, role: str, device_id: str | No
     started = SessionStarted(
         session_id=session_id,
         user_id=user_id,
-        refresh_hash=_digest(secret),
+        refresh_hash=digest(secret),
         expires_at=(now + REFRESH_TTL).isoformat(),
         device_id=device_id,
         device=client.device,
@@ -257,7 +259,7 @@ async def refresh(unit: Unit, token: str, client: Client) -> SessionTokens:
     session_id, _, secret = token.partition(".")
     if not session_id or not secret or len(session_id) > 64:
         raise Unauthorized("Invalid refresh token")
-    presented = _digest(secret)
+    presented = digest(secret)
 
     async def attempt() -> SessionTokens:
         doc, head = await unit.load(SESSIONS, f"session-{session_id}", session_id)
@@ -269,7 +271,7 @@ async def refresh(unit: Unit, token: str, client: Client) -> SessionTokens:
                 await _revoke(unit, session_id, head, "refresh_reuse", Meta(actor=f"user:{user_id}", request_id=client.request_id))
             raise Unauthorized("Invalid refresh token")
         new_secret = secrets.token_urlsafe(32)
-        event = SessionRefreshed(refresh_hash=_digest(new_secret), previous_hash=presented, ip=client.ip)
+        event = SessionRefreshed(refresh_hash=digest(new_secret), previous_hash=presented, ip=client.ip)
         meta = Meta(actor=f"user:{user_id}", request_id=client.request_id)
         appended = await unit.append(f"session-{session_id}", head, event, event_id=f"refresh:{session_id}:{presented[:32]}", meta=meta)
         if not appended.created:

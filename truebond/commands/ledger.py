@@ -45,12 +45,6 @@ class LedgerResult:
 Decide = Callable[[int], LedgerEvent]
 
 
-async def balance(unit: Unit, user_id: str) -> tuple[int, int]:
-    """(coins, stream version) decided against the account stream's current state."""
-    doc, head = await unit.load(BALANCES, account_stream(user_id), user_id)
-    return (0 if doc is None else int(doc.get("coins", 0))), head.version
-
-
 def _existing(done: Recorded, user_id: str, event_id: str) -> LedgerEvent:
     event = done.event
     if not isinstance(event, LedgerEvent) or event.user_id != user_id:

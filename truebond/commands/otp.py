@@ -16,7 +16,7 @@ from typing import Any, Literal
 import attrs
 
 from truebond.adapters.email import EmailFailed, Mail
-from truebond.adapters.otp_store import CODE_TTL_SECONDS, email_hash
+from truebond.adapters.otp_store import CODE_TTL_SECONDS
 from truebond.commands import identity
 from truebond.commands.identity import Client, SessionTokens
 from truebond.commands.unit import Unit, new_id
@@ -90,11 +90,6 @@ class OtpLogin:
     logged_out_sessions: int
 
 
-def otp_stream(email: str) -> str:
-    """The audit stream of a normalised email."""
-    return f"otp-{email_hash(email)}"
-
-
 def new_code() -> str:
     """Six random digits from `secrets`."""
     return f"{secrets.randbelow(10**6):06d}"
@@ -104,11 +99,10 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
-async def _audit(unit: Unit, email: str, event: Event, event_id: str, meta: Meta) -> None:
-    await _audit_stream(unit, otp_stream(email), event, event_id, meta)
+async def _audit(unit: Unit, ehash: str, event: Event, event_id: str, meta: Meta) -> None:
+    """Append to `otp-<ehash>`, the audit stream of a normalised email (`identity.digest`)."""
+    stream = f"otp-{ehash}"
 
-
-async def _audit_stream(unit: Unit, stream: str, event: Event, event_id: str, meta: Meta) -> None:
     async def attempt() -> None:
         head = await unit.store.head(stream)
         await unit.append(stream, head, event, event_id=event_id, meta=meta)
@@ -137,7 +131,7 @@ async def send_code(
     The same work happens whether or not the mail is sent. A failed mail raises DependencyDown
     and gives the send allowance back.
     """
-    ehash = email_hash(email)
+    ehash = identity.digest(email)
     ticket = new_id()
     meta = _meta(client, actor)
     await unit.otp.reserve_send(SEND_BUCKET, purpose, ehash, remote, ticket)
@@ -150,12 +144,12 @@ async def send_code(
             await DELIVERY.send(unit, _mail(purpose, email, code))
         except EmailFailed:
             await unit.otp.release_send(SEND_BUCKET, ehash, remote, ticket)
-            await _audit(unit, email, OtpSendFailed(purpose=purpose, code_id=code_id, ip=client.ip), f"otp-send-failed:{code_id}", meta)
+            await _audit(unit, ehash, OtpSendFailed(purpose=purpose, code_id=code_id, ip=client.ip), f"otp-send-failed:{code_id}", meta)
             raise DependencyDown("Email service unavailable") from None
     expires_at = unit.otp.expires_at()
     previous = await unit.otp.store_code(purpose, ehash, code, code_id)
     if previous is not None and previous.expired:
-        await _audit(unit, email, OtpExpired(purpose=purpose, code_id=previous.code_id), f"otp-expired:{previous.code_id}", meta)
+        await _audit(unit, ehash, OtpExpired(purpose=purpose, code_id=previous.code_id), f"otp-expired:{previous.code_id}", meta)
     sent = OtpSent(
         purpose=purpose,
         code_id=code_id,
@@ -164,7 +158,7 @@ async def send_code(
         delivered=deliver,
         replaced_code_id=previous.code_id if previous is not None and not previous.expired else None,
     )
-    await _audit(unit, email, sent, f"otp-sent:{code_id}", meta)
+    await _audit(unit, ehash, sent, f"otp-sent:{code_id}", meta)
 
 
 async def check_code(unit: Unit, purpose: Purpose, email: str, code: str, client: Client, remote: str, *, actor: str = ANONYMOUS) -> str:
@@ -172,23 +166,23 @@ async def check_code(unit: Unit, purpose: Purpose, email: str, code: str, client
 
     Every outcome is audited on the email's OTP stream (the code itself never is).
     """
-    ehash = email_hash(email)
+    ehash = identity.digest(email)
     meta = _meta(client, actor)
     attempt_id = new_id()
     outcome = await unit.otp.verify(purpose, ehash, code, remote, attempt_id)
     code_id = outcome.code_id
     if outcome.status == "ok" and code_id is not None:
-        await _audit(unit, email, OtpVerified(purpose=purpose, code_id=code_id, ip=client.ip), f"otp-verified:{code_id}", meta)
+        await _audit(unit, ehash, OtpVerified(purpose=purpose, code_id=code_id, ip=client.ip), f"otp-verified:{code_id}", meta)
         return code_id
     if outcome.status == "expired" and code_id is not None:
-        await _audit(unit, email, OtpExpired(purpose=purpose, code_id=code_id), f"otp-expired:{code_id}", meta)
+        await _audit(unit, ehash, OtpExpired(purpose=purpose, code_id=code_id), f"otp-expired:{code_id}", meta)
     reason = {"wrong": "wrong", "locked_now": "wrong", "expired": "expired", "missing": "no_code", "locked": "locked"}[outcome.status]
     failed = OtpVerifyFailed(purpose=purpose, reason=reason, code_id=code_id, tries=outcome.tries, ip=client.ip)
     failed_id = f"otp-failed:{code_id}:{outcome.tries}" if reason == "wrong" else f"otp-failed:{attempt_id}"
-    await _audit(unit, email, failed, failed_id, meta)
+    await _audit(unit, ehash, failed, failed_id, meta)
     if outcome.status == "locked_now" and code_id is not None:
         until = _iso(unit.clock.time() + outcome.retry_after)
-        await _audit(unit, email, OtpLocked(purpose=purpose, code_id=code_id, until=until, ip=client.ip), f"otp-locked:{code_id}", meta)
+        await _audit(unit, ehash, OtpLocked(purpose=purpose, code_id=code_id, until=until, ip=client.ip), f"otp-locked:{code_id}", meta)
     if outcome.status in ("locked", "locked_now"):
         raise RateLimited(retry_after=outcome.retry_after, detail="Too many wrong codes; try again later")
     raise InvalidOtp()
@@ -204,7 +198,7 @@ async def record_expired_codes(unit: Unit, limit: int = 500) -> int:
     meta = Meta(actor="system")
     for code in expired:
         event = OtpExpired(purpose=code.purpose, code_id=code.code_id)
-        await _audit_stream(unit, f"otp-{code.ehash}", event, f"otp-expired:{code.code_id}", meta)
+        await _audit(unit, code.ehash, event, f"otp-expired:{code.code_id}", meta)
     await unit.otp.forget_expired(expired)
     return len(expired)
 
@@ -250,31 +244,23 @@ async def login_with_code(unit: Unit, email: str, code: str, device_id: str | No
         # A code can only be right for an unknown email by chance: same answer as a wrong one.
         raise InvalidOtp()
     user_id = str(user["_id"])
-    meta = Meta(actor=f"user:{user_id}", request_id=client.request_id)
+    meta = _meta(client, f"user:{user_id}")
     first_proof = not user.get("is_verified")
     await mark_verified(unit, user_id, "otp_login", f"email-verified:{user_id}:{code_id}", meta)
     previous = await sessions_view.live_for_user(unit.db, user_id, unit.clock.now(), limit=None)
-    unproven = await sessions_view.live_ids(unit.db, user_id, unit.clock.now()) if first_proof else []
     tokens = await identity.start_session(unit, user_id, str(user.get("role", "user")), device_id, client, method="otp")
     logged_out = 0
-    ended: set[str] = set()
-    if device_id:
-        for doc in previous:
-            other = doc.get("device_id")
-            if not other or other == device_id:
-                continue
-            session_id = str(doc["_id"])
-            ended.add(session_id)
-            await unit.notifier.emit_to_session(
-                session_id, FORCE_LOGOUT, {"reason": "new_device_login", "message": "You logged in on another device"}
-            )
-            if await identity.revoke_session(unit, user_id, session_id, "new_device_login", meta):
-                logged_out += 1
-    for session_id in unproven:
-        if session_id in ended:
+    for doc in previous:
+        other = doc.get("device_id")
+        if device_id and other and other != device_id:
+            reason, message = "new_device_login", "You logged in on another device"
+        elif first_proof:
+            reason, message = "email_verified", "Please log in again"
+        else:
             continue
-        await unit.notifier.emit_to_session(session_id, FORCE_LOGOUT, {"reason": "email_verified", "message": "Please log in again"})
-        if await identity.revoke_session(unit, user_id, session_id, "email_verified", meta):
+        session_id = str(doc["_id"])
+        await unit.notifier.emit_to_session(session_id, FORCE_LOGOUT, {"reason": reason, "message": message})
+        if await identity.revoke_session(unit, user_id, session_id, reason, meta):
             logged_out += 1
     fresh = await users_view.by_id(unit.db, user_id)
     return OtpLogin(tokens=tokens, user=fresh or user, logged_out_sessions=logged_out)
@@ -300,5 +286,5 @@ async def verify_email(unit: Unit, user_id: str, caller_user: dict[str, Any], em
     email = _own_email(caller_user, email)
     actor = f"user:{user_id}"
     code_id = await check_code(unit, EMAIL_VERIFY, email, code, client, remote, actor=actor)
-    await mark_verified(unit, user_id, "email_otp", f"email-verified:{user_id}:{code_id}", Meta(actor=actor, request_id=client.request_id))
+    await mark_verified(unit, user_id, "email_otp", f"email-verified:{user_id}:{code_id}", _meta(client, actor))
     log.info("email.verified", user_id=user_id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -25,7 +25,7 @@ from truebond.commands.ledger import LedgerResult
 from truebond.commands.unit import Unit, new_id
 from truebond.errors import BadRequest, DependencyDown, NotFound, ValidationFailed
 from truebond.events import codec
-from truebond.events.base import Head, Meta
+from truebond.events.base import Event, Head, Meta
 from truebond.events.ledger import CreditsPurchased, CreditsReversed, LedgerEvent
 from truebond.events.payments import (
     PaymentCreated,
@@ -39,7 +39,7 @@ from truebond.events.payments import (
 from truebond.events.store import with_retry
 from truebond.logging import get_logger
 from truebond.projections import ledger as ledger_view
-from truebond.projections.payments import PAYMENTS, for_user
+from truebond.projections.payments import PAYMENTS, REVERSED_STATUS, for_user
 
 log = get_logger(__name__)
 
@@ -50,7 +50,7 @@ FAILED = "payment_intent.payment_failed"
 REFUNDED = "charge.refunded"
 DISPUTED = "charge.dispute.created"
 REVERSAL_CAUSES = {REFUNDED: "refund", DISPUTED: "dispute"}
-REVERSED_STATUSES = ("refunded", "disputed")
+REVERSED_STATUSES = tuple(REVERSED_STATUS.values())  # the payment statuses a refund or dispute sets
 METADATA_KEYS = ("user_id", "package_id", "payment_id")
 _STRIPE_ID = re.compile(r"^[A-Za-z0-9_]{3,255}$")
 
@@ -471,36 +471,50 @@ async def _complete(
     return await with_retry(attempt)
 
 
-async def _mark_rejected(unit: Unit, intent: str, source: str, reason: str, meta: Meta) -> None:
+async def _record_on_payment(
+    unit: Unit, intent: str, meta: Meta, applies: Callable[[dict[str, Any]], bool], event: Event, event_id: str
+) -> dict[str, Any] | None:
+    """Append `event` to the payment's stream when `applies(payment)`, retrying on a conflict.
+
+    Returns the payment as it was decided on (None when the server has no such order).
+    """
     stream = payment_stream(intent)
 
-    async def attempt() -> None:
+    async def attempt() -> dict[str, Any] | None:
         doc, head = await unit.load(PAYMENTS, stream, intent)
-        if doc is None or doc.get("status") not in ("pending", "failed"):
-            return
-        await unit.append(
-            stream, head, PaymentRejected(stripe_event_id=source, reason=reason), event_id=f"payment-rejected:{intent}", meta=meta
-        )
+        if doc is not None and applies(doc):
+            await unit.append(stream, head, event, event_id=event_id, meta=meta)
+        return doc
 
-    await with_retry(attempt)
+    return await with_retry(attempt)
+
+
+async def _mark_rejected(unit: Unit, intent: str, source: str, reason: str, meta: Meta) -> None:
+    await _record_on_payment(
+        unit,
+        intent,
+        meta,
+        lambda doc: doc.get("status") in ("pending", "failed"),
+        PaymentRejected(stripe_event_id=source, reason=reason),
+        f"payment-rejected:{intent}",
+    )
 
 
 async def mark_failed(unit: Unit, intent: str, source: str, failure_code: str, meta: Meta) -> Outcome:
     """A failed attempt: a pending payment becomes failed (a later success still credits it)."""
-    stream = payment_stream(intent)
-
-    async def attempt() -> Outcome:
-        doc, head = await unit.load(PAYMENTS, stream, intent)
-        if doc is None:
-            return Outcome("ignored", "unknown_intent")
-        if doc.get("status") != "pending":
-            return Outcome("recorded", f"already_{doc.get('status')}")
-        await unit.append(
-            stream, head, PaymentFailed(stripe_event_id=source, failure_code=failure_code), event_id=f"payment-failed:{intent}", meta=meta
-        )
-        return Outcome("failed_marked", user_id=str(doc["userId"]), payment_id=str(doc["payment_id"]))
-
-    return await with_retry(attempt)
+    doc = await _record_on_payment(
+        unit,
+        intent,
+        meta,
+        lambda doc: doc.get("status") == "pending",
+        PaymentFailed(stripe_event_id=source, failure_code=failure_code),
+        f"payment-failed:{intent}",
+    )
+    if doc is None:
+        return Outcome("ignored", "unknown_intent")
+    if doc.get("status") != "pending":
+        return Outcome("recorded", f"already_{doc.get('status')}")
+    return Outcome("failed_marked", user_id=str(doc["userId"]), payment_id=str(doc["payment_id"]))
 
 
 async def settle_reversal(unit: Unit, intent: str, cause: str, source: str, meta: Meta) -> Outcome:
@@ -509,19 +523,14 @@ async def settle_reversal(unit: Unit, intent: str, cause: str, source: str, meta
     The withdrawal is min(coins purchased, current balance), once per intent, never below zero,
     and the same ledger event flags the account for review.
     """
-    stream = payment_stream(intent)
-
-    async def record() -> dict[str, Any] | None:
-        doc, head = await unit.load(PAYMENTS, stream, intent)
-        if doc is None:
-            return None
-        if cause not in doc.get("reversals", []):
-            await unit.append(
-                stream, head, PaymentReversed(stripe_event_id=source, cause=cause), event_id=f"payment-{cause}:{intent}", meta=meta
-            )
-        return doc
-
-    order = await with_retry(record)
+    order = await _record_on_payment(
+        unit,
+        intent,
+        meta,
+        lambda doc: cause not in doc.get("reversals", []),
+        PaymentReversed(stripe_event_id=source, cause=cause),
+        f"payment-{cause}:{intent}",
+    )
     if order is None:
         return Outcome("ignored", "unknown_intent")
     withdrawn = await _withdraw(unit, order, cause, meta)

@@ -40,11 +40,17 @@ def encode(event: Event) -> dict[str, Any]:
     return data
 
 
-def decode(type_name: str, schema: int, data: dict[str, Any]) -> Event:
-    """Rebuild an event from stored data, upcasting older schemas first."""
+def event_class(type_name: str) -> type[Event]:
+    """The registered class of a stored type name; UnknownEventType when none is."""
     cls = REGISTRY.get(type_name)
     if cls is None:
         raise UnknownEventType(type_name)
+    return cls
+
+
+def decode(type_name: str, schema: int, data: dict[str, Any]) -> Event:
+    """Rebuild an event from stored data, upcasting older schemas first."""
+    cls = event_class(type_name)
     while schema < cls.schema:
         step = UPCASTERS.get((type_name, schema))
         if step is None:

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -150,7 +150,7 @@ class EventStore:
 
     async def _decode_doc(self, doc: dict[str, Any]) -> Recorded:
         data = dict(doc["data"])
-        cls_fields = personal_fields(_registered(doc["type"]))
+        cls_fields = personal_fields(codec.event_class(doc["type"]))
         subject = doc.get("subject")
         if cls_fields and subject:
             key = await self.keys.key_for_read(subject)
@@ -186,23 +186,30 @@ class EventStore:
         doc = await self.events.find_one({"stream": stream}, sort=[("version", -1)], projection={"version": 1, "hash": 1})
         return Head() if doc is None else Head(doc["version"], doc["hash"])
 
-    async def read_since(self, since: datetime | None, limit: int = 500) -> list[Recorded]:
-        """Events stored at or after `since`, oldest first (for the projector)."""
+    async def read_since(self, since: datetime | None, limit: int = 500, exclude: Collection[str] = ()) -> list[Recorded]:
+        """Events stored at or after `since`, oldest first (for the projector).
+
+        Ids in `exclude` (events the caller already has) are neither fetched nor decoded.
+        """
         query: dict[str, Any] = {} if since is None else {"at": {"$gte": since}}
+        return await self._page(query, limit, exclude)
+
+    async def read_after(self, at: datetime, after_id: str, limit: int = 500, exclude: Collection[str] = ()) -> list[Recorded]:
+        """Events strictly after the position (at, id), oldest first, less the ids in `exclude`."""
+        query: dict[str, Any] = {"$or": [{"at": {"$gt": at}}, {"at": at, "_id": {"$gt": after_id}}]}
+        return await self._page(query, limit, exclude)
+
+    async def _page(self, query: dict[str, Any], limit: int, exclude: Collection[str]) -> list[Recorded]:
+        if exclude:
+            query = {**query, "_id": {"$nin": list(exclude)}}
         docs = await self.events.find(query).sort([("at", ASCENDING), ("_id", ASCENDING)]).limit(limit).to_list(None)
         return [await self._decode(d) for d in docs]
 
-    async def read_after(self, at: datetime, after_id: str, limit: int = 500) -> list[Recorded]:
-        """Events strictly after the position (at, id), oldest first."""
-        query = {"$or": [{"at": {"$gt": at}}, {"at": at, "_id": {"$gt": after_id}}]}
-        docs = await self.events.find(query).sort([("at", ASCENDING), ("_id", ASCENDING)]).limit(limit).to_list(None)
-        return [await self._decode(d) for d in docs]
-
-    async def all_events(self, batch: int = 1000) -> AsyncIterator[Recorded]:
-        """Every event in (at, id) order, streamed in batches."""
+    async def all_events(self, batch: int = 1000, since: datetime | None = None) -> AsyncIterator[Recorded]:
+        """Every event (stored at or after `since`, if given) in (at, id) order, streamed in batches."""
         last: tuple[datetime, str] | None = None
         while True:
-            page = await (self.read_since(None, batch) if last is None else self.read_after(last[0], last[1], batch))
+            page = await (self.read_since(since, batch) if last is None else self.read_after(last[0], last[1], batch))
             for rec in page:
                 yield rec
             if len(page) < batch:
@@ -214,15 +221,6 @@ class EventStore:
         cursor = self.events.find({}).sort([("stream", ASCENDING), ("version", ASCENDING)])
         async for doc in cursor:
             yield doc
-
-
-def _registered(type_name: str) -> type[Event]:
-    from truebond.events.base import REGISTRY
-
-    cls = REGISTRY.get(type_name)
-    if cls is None:
-        raise codec.UnknownEventType(type_name)
-    return cls
 
 
 async def with_retry(decide_and_append: Callable[[], Awaitable[T]], attempts: int = 25) -> T:

@@ -142,26 +142,7 @@ PAYMENT_REVIEWS = EventDocView(
 )
 
 
-async def by_intent(db: Any, intent_id: str) -> dict[str, Any] | None:
-    """The payment of a PaymentIntent, whoever made it."""
-    doc: dict[str, Any] | None = await db[PAYMENTS.collection].find_one({"_id": intent_id})
-    return doc
-
-
 async def for_user(db: Any, user_id: str, intent_id: str) -> dict[str, Any] | None:
     """The payment of a PaymentIntent if it belongs to `user_id`, else None."""
     doc: dict[str, Any] | None = await db[PAYMENTS.collection].find_one({"_id": intent_id, "userId": user_id})
     return doc
-
-
-async def of_user(db: Any, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
-    """A user's payments, newest first."""
-    docs: list[dict[str, Any]] = await db[PAYMENTS.collection].find({"userId": user_id}).sort("created_at", -1).limit(limit).to_list(None)
-    return docs
-
-
-async def reviews(db: Any, limit: int = 50, user_id: str | None = None) -> list[dict[str, Any]]:
-    """Rejected webhooks and flagged accounts, newest first (optionally of one user)."""
-    query: dict[str, Any] = {} if user_id is None else {"user_id": user_id}
-    docs: list[dict[str, Any]] = await db[PAYMENT_REVIEWS.collection].find(query).sort("createdAt", -1).limit(limit).to_list(None)
-    return docs

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -176,8 +176,12 @@ class Projections:
             await self.db.drop_collection(view.collection + suffix)
             for keys, options in view.indexes:
                 await self.db[view.collection + suffix].create_index(keys, **options)
+        return await self._apply_all(views, self.store.all_events(), suffix)
+
+    async def _apply_all(self, views: Sequence[Projection], events: AsyncIterator[Recorded], suffix: str = "") -> int:
+        """Apply every event to the views that want it (in `collection + suffix`); returns events read."""
         count = 0
-        async for rec in self.store.all_events():
+        async for rec in events:
             count += 1
             for view in views:
                 if view.wants(rec):
@@ -202,15 +206,7 @@ class Projections:
                     await self.db[view.collection].create_index(keys, **options)
                 continue
             await fresh.rename(view.collection, dropTarget=True)
-        page = await self.store.read_since(started, 500)
-        while page:
-            for rec in page:
-                for view in views:
-                    if view.wants(rec):
-                        await view.apply(self.db[view.collection], rec, self.store)
-            if len(page) < 500:
-                break
-            page = await self.store.read_after(page[-1].at, page[-1].id, 500)
+        await self._apply_all(views, self.store.all_events(since=started))
         return count
 
     async def diff(self, names: Iterable[str] | None = None, limit: int = 50) -> list[str]:
@@ -265,25 +261,30 @@ class Projector:
         return None if doc is None else doc["at"]
 
     async def run_once(self) -> int:
-        """Apply every event from the checkpoint (less the overlap) to now; returns how many."""
-        start = await self.checkpoint()
-        since = None if start is None else start - self.overlap
+        """Apply every event from the checkpoint (less the overlap) to now; returns how many.
+
+        Events this projector already applied inside the overlap window are left out of the
+        query, so a quiet poll reads, decodes and writes nothing.
+        """
+        mark = await self.checkpoint()
+        since = None if mark is None else mark - self.overlap
         applied = 0
-        page = await self.store.read_since(since, self.batch)
+        page = await self.store.read_since(since, self.batch, exclude=self._recent)
         while page:
             for rec in page:
-                if rec.id in self._recent:
-                    continue
                 await self.projections.apply(rec)
                 self._recent[rec.id] = rec.at
                 applied += 1
             last = page[-1]
-            await self.checkpoints.update_one({"_id": self.CHECKPOINT_ID}, {"$set": {"at": last.at, "event_id": last.id}}, upsert=True)
-            floor = last.at - self.overlap
+            # A late event can sort before the checkpoint; the checkpoint never moves back.
+            if mark is None or last.at > mark:
+                mark = last.at
+                await self.checkpoints.update_one({"_id": self.CHECKPOINT_ID}, {"$set": {"at": last.at, "event_id": last.id}}, upsert=True)
+            floor = mark - self.overlap
             self._recent = {k: v for k, v in self._recent.items() if v >= floor}
             if len(page) < self.batch:
                 break
-            page = await self.store.read_after(last.at, last.id, self.batch)
+            page = await self.store.read_after(last.at, last.id, self.batch, exclude=self._recent)
         return applied
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 0.5) -> None:
