@@ -549,3 +549,25 @@ async def test_a_lost_revocation_in_redis_cannot_outlive_an_access_token(client:
     cache.delete(key)
     assert await me_status(client, token) == 401
     assert not cache.exists(key)  # the revoked session is not put back on the allow-list
+
+
+async def test_refresh_for_an_account_deleted_with_its_revocation_still_pending_is_401(
+    client: Any, runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deletion is recorded but the step that revokes sessions failed (the sweep will finish
+    it): the session is still live, and only the account's status stops its refresh token."""
+    from truebond.commands import account as account_commands
+
+    async def erasure_fails(*args: Any, **kwargs: Any) -> int:
+        raise ConnectionError("redis unavailable")
+
+    monkeypatch.setattr(account_commands, "finish_deletion", erasure_fails)
+    user = await signup(client)
+    session_id = user["refresh_token"].split(".")[0]
+    assert (await client.delete("/api/users/account", headers=auth(user["access_token"]))).status == 200
+    session = await runtime.unit.db["sessions"].find_one({"_id": session_id})
+    assert session is not None and session.get("revoked_at") is None  # the revocation is pending
+    resp = await client.post("/api/auth/refresh", json={"refresh_token": user["refresh_token"]})
+    body = await resp.json()
+    assert resp.status == 401, body
+    assert "access_token" not in body

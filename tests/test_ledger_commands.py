@@ -42,6 +42,19 @@ async def test_a_repeated_id_returns_the_first_result_and_charges_once(runtime: 
     assert await coins(unit.db, USER) == 7
 
 
+async def test_a_retried_deduction_that_took_the_last_coins_returns_the_first_result_not_402(runtime: Runtime) -> None:
+    """A retried message or call charge must never answer "insufficient coins" for what was paid."""
+    unit = runtime.unit
+    await grant_signup_bonus(unit, USER, META)
+    first = await deduct(unit, USER, 10, reason="call", reference="call:9:tick:1", event_id="call:9:tick:1", meta=META)
+    assert (first.created, first.entry.balance_after) == (True, 0)
+    again = await deduct(unit, USER, 10, reason="call", reference="call:9:tick:1", event_id="call:9:tick:1", meta=META)
+    assert again.created is False
+    assert (again.entry.amount, again.entry.balance_after) == (-10, 0)
+    assert await coins(unit.db, USER) == 0
+    assert len(await unit.store.load(account_stream(USER))) == 2
+
+
 async def spend(unit: Unit, amount: int, n: int) -> bool:
     """Charge one message of `amount` coins; False when refused for want of coins."""
     try:

@@ -139,6 +139,22 @@ async def test_stripe_down_answers_503_and_records_nothing(client: Any, runtime:
     assert await runtime.unit.db["events"].count_documents({"type": "PaymentCreated"}) == 0
 
 
+@pytest.mark.parametrize("reply", [{"amount": 1}, {"amount": 1000000}, {"currency": "usd"}])
+async def test_a_stripe_reply_that_differs_from_the_package_answers_503_and_records_no_order(
+    client: Any, runtime: Runtime, stripe_fake: FakeStripe, reply: dict[str, Any]
+) -> None:
+    user = await signup(client)
+    stripe_fake.next_reply = dict(reply)
+    resp = await client.post("/api/payments/order", json={"package_id": "starter"}, headers=auth(user["access_token"]))
+    body = await resp.json()
+    assert resp.status == 503, body
+    assert body["code"] == "dependency_unavailable"
+    assert "client_secret" not in body and "payment_intent_id" not in body
+    assert len(stripe_fake.intents) == 1
+    assert await runtime.unit.db["events"].count_documents({"type": "PaymentCreated"}) == 0
+    assert await runtime.unit.db["payments"].count_documents({}) == 0
+
+
 async def test_verify_reads_only_and_never_credits(client: Any, runtime: Runtime, stripe_fake: FakeStripe) -> None:
     user = await signup(client)
     token = user["access_token"]

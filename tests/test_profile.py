@@ -199,6 +199,7 @@ async def test_preferences_update_merges_and_checks_min_le_max(client: Any, runt
         {"interested_in": "robots"},
         {"min_age": "20"},
         {"min_age": True},
+        {"max_distance_km": True},  # 1 to Python, inside 1..500: only the boolean guard refuses it
         {"radius": 5},
     ):
         refused = await client.put("/api/users/preferences", json=bad, headers=auth(token))

@@ -194,6 +194,9 @@ async def test_rejected_values_are_never_echoed(client: Any) -> None:
         ({"max_age": 101}, "max_age"),
         ({"max_distance_km": 0}, "max_distance_km"),
         ({"max_distance_km": 501}, "max_distance_km"),
+        # True is 1 to Python and inside 1..500: only the boolean guard refuses it.
+        ({"max_distance_km": True}, "max_distance_km"),
+        ({"min_age": 18, "max_age": 35, "age": 27, "max_distance_km": False}, "max_distance_km"),
         ({"name": "A"}, "name"),
         ({"name": "  A  "}, "name"),
         ({"name": "N" * 51}, "name"),

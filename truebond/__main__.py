@@ -15,10 +15,14 @@ from aiohttp import web
 from truebond import bootstrap
 from truebond.commands import maintenance
 from truebond.config import ConfigError, Mode, Settings, load_settings
+from truebond.lifecycle import bounded
 from truebond.logging import configure_logging, get_logger
 from truebond.projections.runner import Projector
 
 log = get_logger("truebond.cli")
+
+# How long a stopping process waits for open requests and its workers before it forces them.
+SHUTDOWN_SECONDS = 10.0
 
 
 def say(line: str = "") -> None:
@@ -83,7 +87,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
         # One process in dev: the projector and the maintenance sweep run beside the API.
         tasks.append(asyncio.create_task(Projector(unit.projections).run(stop)))
         tasks.append(asyncio.create_task(maintenance.run(unit, stop)))
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()
@@ -96,9 +100,9 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("truebond.stopping")
-    await runner.cleanup()
+    await bounded(runner.cleanup(), name="http.cleanup", seconds=2 * SHUTDOWN_SECONDS)
     for task in tasks:
-        await task
+        await bounded(task, name="worker.stop", seconds=SHUTDOWN_SECONDS)
     await runtime.close()
 
 

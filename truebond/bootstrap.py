@@ -24,6 +24,7 @@ from truebond.commands.unit import Unit
 from truebond.config import Settings
 from truebond.events.crypto import SubjectKeys
 from truebond.events.store import EventStore
+from truebond.lifecycle import bounded
 from truebond.logging import get_logger
 from truebond.projections.catalog import ALL_VIEWS
 from truebond.projections.runner import Projections
@@ -56,13 +57,14 @@ class Runtime:
     embedded_redis: EmbeddedRedis | None = None
 
     async def close(self) -> None:
-        """Close network clients (and the embedded Redis)."""
-        await self.unit.notifier.close()
-        await self.unit.email.close()
-        await self.unit.redis.aclose()
-        await self.unit.storage.close()
-        if self.unit.stripe is not None:
-            await self.unit.stripe.close()
+        """Close network clients (and the embedded Redis); each step is bounded and logged if it hangs."""
+        unit = self.unit
+        await bounded(unit.notifier.close(), name="notifier.close")
+        await bounded(unit.email.close(), name="email.close")
+        await bounded(unit.redis.aclose(), name="redis.close")
+        await bounded(unit.storage.close(), name="storage.close")
+        if unit.stripe is not None:
+            await bounded(unit.stripe.close(), name="stripe.close")
         if self.embedded_redis is not None:
             self.embedded_redis.stop()
 

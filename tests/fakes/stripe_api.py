@@ -54,6 +54,9 @@ class FakeStripe:
         self.replays: dict[str, tuple[str, dict[str, Any]]] = {}
         self.requests: list[dict[str, Any]] = []
         self.fail_next = 0
+        # Fields the next created intent answers with instead of what was asked (a Stripe
+        # account with another currency, a proxy rewriting the amount).
+        self.next_reply: dict[str, Any] = {}
         self.url = ""
         self._runner: web.AppRunner | None = None
         app = web.Application()
@@ -133,6 +136,8 @@ class FakeStripe:
             "last_payment_error": None,
             "livemode": False,
         }
+        intent.update(self.next_reply)
+        self.next_reply = {}
         self.intents[intent_id] = intent
         if key:
             self.replays[key] = (json.dumps(form, sort_keys=True), intent)

@@ -24,6 +24,7 @@ from truebond.adapters.ratelimit import DEFAULT_IP
 from truebond.api.routing import authenticate, ip_key
 from truebond.commands.unit import Unit
 from truebond.errors import AppError
+from truebond.lifecycle import bounded, stop_task
 from truebond.logging import get_logger
 from truebond.projections import sessions as sessions_view
 
@@ -130,8 +131,7 @@ class _GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
     async def _drop(self, eio_sid: str) -> None:
         """Close the Engine.IO connection and its websocket now, whatever the client does."""
         socket = self.eio.sockets.get(eio_sid)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.eio.disconnect(eio_sid), DROP_TIMEOUT_SECONDS)
+        await bounded(self.eio.disconnect(eio_sid), name="engineio.disconnect", seconds=DROP_TIMEOUT_SECONDS)
         if socket is not None:
             # Engine.IO's writer would hold the websocket until its next poll timed out (45 s);
             # an empty poll makes it close the websocket at once.
@@ -262,8 +262,7 @@ class SocketServer:
 
     async def _on_shutdown(self, app: web.Application) -> None:
         for sid, _ in list(self.sio.manager.get_participants("/", None)):
-            with contextlib.suppress(Exception):
-                await self.sio.disconnect(sid, ignore_queue=True)
+            await bounded(self.sio.disconnect(sid, ignore_queue=True), name="socket.disconnect")
 
     # -- Notifier --------------------------------------------------------------------------
     async def emit_to_user(self, user_id: str, event: str, data: Any) -> None:
@@ -287,19 +286,25 @@ class SocketServer:
             await self.sio.disconnect(sid)
 
     async def close(self) -> None:
-        """Stop the Redis listener task and close its connection."""
+        """Stop Engine.IO's client monitor and the Redis listener, and close its connections.
+
+        Every step is bounded (`truebond.lifecycle`): the listener's cancellation can be lost
+        inside redis-py on Python 3.11, after which it would wait for a pubsub message for ever.
+        """
         self.sio.cancel_deadlines()
-        await self.sio.shutdown()
+        await bounded(self.sio.shutdown(), name="engineio.shutdown")
+        # Engine.IO creates the monitor's stop event inside the monitor task itself: a shutdown
+        # that comes before the task's first step finds no event to set and leaves it running.
+        monitor = getattr(self.sio.eio, "service_task_handle", None)
+        if isinstance(monitor, asyncio.Future):
+            await stop_task(monitor, name="engineio.monitor")
         manager = self._manager
         if manager is None:
             return
         task = getattr(manager, "thread", None)
-        if isinstance(task, asyncio.Task):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if isinstance(task, asyncio.Future):
+            await stop_task(task, name="socketio.redis_listener")
         for name in ("pubsub", "redis"):
             connection = getattr(manager, name, None)
             if connection is not None:
-                with contextlib.suppress(Exception):
-                    await connection.aclose()
+                await bounded(connection.aclose(), name=f"socketio.redis_{name}")
