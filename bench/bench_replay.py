@@ -25,8 +25,8 @@ from truebond.events.base import Head, Meta
 from truebond.events.ledger import CoinsDeducted, SignupBonusGranted
 from truebond.events.store import EventStore
 from truebond.projections.catalog import ALL_VIEWS
+from truebond.projections.inline import Projections
 from truebond.projections.ledger import coins
-from truebond.projections.runner import Projections
 
 REAL = bool(os.environ.get("TRUEBOND_BENCH_MONGO_URL"))
 ACCOUNTS = 100

@@ -1,4 +1,4 @@
-"""Tests for truebond.logging: configuration, rendering and secret masking."""
+"""Tests for truebond.logging (configuration, rendering) and truebond.masking (secret masking)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,8 @@ from typing import Any
 import pytest
 import structlog
 
-from truebond.logging import (
-    configure_logging,
-    get_logger,
-    mask_event,
-    mask_text,
-    mask_value,
-)
+from truebond.logging import configure_logging, get_logger
+from truebond.masking import mask_event, mask_text, mask_value
 
 # --------------------------------------------------------------------------
 # Test data

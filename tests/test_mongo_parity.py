@@ -22,8 +22,8 @@ from truebond.events.crypto import ERASED
 from truebond.events.identity import PasswordChanged, UserRegistered
 from truebond.events.store import EventStore
 from truebond.projections.catalog import ALL_VIEWS
-from truebond.projections.runner import APPLIED_KEEP, EventDocView, StreamDocView, _lookup, _merge
 from truebond.projections.users import USERS
+from truebond.projections.views import APPLIED_KEEP, EventDocView, StreamDocView, _lookup, _merge
 
 # --------------------------------------------------------------------------- the rules
 
@@ -151,7 +151,7 @@ def test_every_update_a_read_model_builds_is_one_a_real_server_accepts(view: Any
                 fn = _lookup(view.updates, event)
                 if fn is None or not view.wants(attrs.evolve(rec, stream=view.stream_prefix + "owner")):
                     continue
-                # As the runner sends it: the first version as an upsert, later ones guarded by _v.
+                # As StreamDocView.apply sends it: the first version as an upsert, later ones guarded by _v.
                 update = _merge(fn(rec) or {}, {"$set": {"_v": rec.version}})
                 problems = update_problems(update, collection=view.collection, upsert_filter={"_id": "owner"})
             else:

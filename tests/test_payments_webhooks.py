@@ -20,7 +20,7 @@ from tests.payments_support import buyer, coins, credit_history, deliver, event_
 from truebond.bootstrap import Runtime
 from truebond.commands.ledger import deduct
 from truebond.events.base import Meta, Recorded
-from truebond.projections.runner import Projector
+from truebond.projections.follower import Projector
 
 # The fake Stripe, and this module's settings pointing the app at it (fixtures).
 stripe_fake = payments_support.stripe_fake

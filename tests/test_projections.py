@@ -10,6 +10,7 @@ import attrs
 import pytest
 
 from truebond.bootstrap import Runtime
+from truebond.clock import OffsetClock
 from truebond.commands import identity
 from truebond.commands.identity import Client, Signup
 from truebond.commands.ledger import account_stream, deduct
@@ -18,8 +19,8 @@ from truebond.events.base import Head, Meta, Recorded
 from truebond.events.identity import PasswordChanged, RoleGranted, UserRegistered
 from truebond.events.ledger import CoinsDeducted
 from truebond.events.store import UndecodableEvent
+from truebond.projections.follower import Follower, Projector
 from truebond.projections.ledger import coins
-from truebond.projections.runner import Projector
 from truebond.verify import verify
 
 READ_MODELS = ("users", "sessions", "balances", "credit_transactions", "adminLogs")
@@ -268,6 +269,48 @@ async def test_a_quiet_poll_decodes_nothing_and_a_late_event_inside_the_overlap_
     assert decoded == ["charge:bob:late"]
     assert await coins(unit.db, h.bob) == 1
     assert await projector.checkpoint() == checkpoint  # never moved back
+
+
+async def test_followers_with_different_names_keep_separate_checkpoints(runtime: Runtime, clock: OffsetClock) -> None:
+    unit = runtime.unit
+    h = await build_history(unit)
+    total = await event_count(unit)
+    seen: dict[str, list[str]] = {"mailer": [], "search": []}
+
+    def follower(name: str) -> Follower:
+        async def process(rec: Recorded) -> None:
+            seen[name].append(rec.id)
+
+        return Follower(name, unit.store, unit.db["projection_checkpoints"], process, batch=4)
+
+    mailer, search = follower("mailer"), follower("search")
+
+    assert await mailer.run_once() == total
+    first = await mailer.checkpoint()
+    assert first is not None
+    assert await search.checkpoint() is None  # the other consumer has not moved
+
+    clock.advance(1)
+    account = account_stream(h.bob)
+    later = CoinsDeducted(user_id=h.bob, amount=-1, reason="call", reference="call:later", balance_after=5)
+    await unit.store.append(account, await unit.store.head(account), later, event_id="charge:bob:later", meta=Meta(actor="system"))
+
+    assert await mailer.run_once() == 1
+    moved = await mailer.checkpoint()
+    assert moved is not None and moved > first
+    assert await search.checkpoint() is None
+
+    assert await search.run_once() == total + 1
+    assert await search.checkpoint() == moved
+    assert await mailer.checkpoint() == moved
+
+    # A quiet poll processes nothing again, for either consumer.
+    assert await mailer.run_once() == 0
+    assert await search.run_once() == 0
+    assert seen["mailer"] == seen["search"]
+    assert len(set(seen["mailer"])) == len(seen["mailer"]) == total + 1
+    docs = await unit.db["projection_checkpoints"].find({}).sort("_id", 1).to_list(None)
+    assert [(d["_id"], d["event_id"]) for d in docs] == [("mailer", "charge:bob:later"), ("search", "charge:bob:later")]
 
 
 async def test_redelivered_events_change_nothing(runtime: Runtime) -> None:

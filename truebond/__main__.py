@@ -17,7 +17,7 @@ from truebond.commands import maintenance
 from truebond.config import ConfigError, Mode, Settings, load_settings
 from truebond.lifecycle import bounded
 from truebond.logging import configure_logging, get_logger
-from truebond.projections.runner import Projector
+from truebond.projections.follower import Projector
 
 log = get_logger("truebond.cli")
 
@@ -200,7 +200,7 @@ async def _roles(settings: Settings, action: str, email: str, role: str, reason:
 async def _payments_reconcile(settings: Settings, days: int) -> int:
     from truebond.commands import payments
     from truebond.errors import DependencyDown
-    from truebond.logging import mask_text
+    from truebond.masking import mask_text
 
     if not settings.stripe_secret_key:
         say("STRIPE_SECRET_KEY is required")

@@ -27,7 +27,7 @@ from truebond.events.store import EventStore
 from truebond.lifecycle import bounded
 from truebond.logging import get_logger
 from truebond.projections.catalog import ALL_VIEWS
-from truebond.projections.runner import Projections
+from truebond.projections.inline import Projections
 
 log = get_logger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from truebond.commands.unit import Unit
 from truebond.events.store import UndecodableEvent, verify_chain
-from truebond.projections.runner import StreamGap
+from truebond.projections.views import StreamGap
 
 
 async def verify_chains(unit: Unit, limit: int = 100) -> list[str]:

@@ -20,7 +20,8 @@ from truebond.clock import Clock
 from truebond.config import Settings
 from truebond.events.base import Event, Head, Meta
 from truebond.events.store import Appended, EventStore
-from truebond.projections.runner import Projection, Projections
+from truebond.projections.inline import Projections
+from truebond.projections.views import Projection
 
 
 class Notifier(Protocol):

@@ -8,7 +8,7 @@ from pymongo import DESCENDING
 
 from truebond.events.base import Recorded
 from truebond.events.identity import RoleGranted
-from truebond.projections.runner import EventDocView, Update
+from truebond.projections.views import EventDocView, Update
 
 
 def _role_change(rec: Recorded) -> tuple[str, Update]:

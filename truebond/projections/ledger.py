@@ -8,7 +8,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from truebond.events.base import Recorded
 from truebond.events.ledger import LedgerEvent
-from truebond.projections.runner import EventDocView, StreamDocView, Update
+from truebond.projections.views import EventDocView, StreamDocView, Update
 
 
 def _balance(rec: Recorded) -> Update:

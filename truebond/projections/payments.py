@@ -16,7 +16,7 @@ from truebond.events.payments import (
     PaymentSucceeded,
     StripeEventRejected,
 )
-from truebond.projections.runner import EventDocView, StreamDocView, Update
+from truebond.projections.views import EventDocView, StreamDocView, Update
 
 REVERSED_STATUS = {"refund": "refunded", "dispute": "disputed"}
 

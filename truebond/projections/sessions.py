@@ -9,7 +9,7 @@ from pymongo import ASCENDING
 
 from truebond.events.base import Recorded
 from truebond.events.identity import SessionRefreshed, SessionRevoked, SessionStarted
-from truebond.projections.runner import StreamDocView, Update
+from truebond.projections.views import StreamDocView, Update
 
 OLD_HASHES_KEPT = 50
 LISTED_SESSIONS = 200  # GET /api/auth/sessions shows the newest ones

@@ -20,7 +20,7 @@ from truebond.events.profile import (
     SettingsUpdated,
     decode_urls,
 )
-from truebond.projections.runner import StreamDocView, Update
+from truebond.projections.views import StreamDocView, Update
 
 
 def _registered(rec: Recorded) -> Update:
