@@ -57,7 +57,7 @@ async def boom(req: Req) -> web.StreamResponse:
 @pytest.fixture
 async def boom_client(runtime: bootstrap.Runtime, aiohttp_client: Any) -> Any:
     """The real app plus one route whose handler crashes."""
-    app = create_app(runtime.unit, routes=[*all_routes(), Route("GET", "/api/test/boom", boom)])
+    app = create_app(runtime.unit, runtime.bus, routes=[*all_routes(), Route("GET", "/api/test/boom", boom)])
     return await aiohttp_client(app)
 
 

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from tests.payments_support import interleave
+from truebond.api.error_map import status_of
 from truebond.bootstrap import Runtime
 from truebond.commands.ledger import LedgerConflict, LedgerResult, account_stream, credit, deduct, grant_signup_bonus, record_change
 from truebond.commands.unit import Unit
@@ -24,7 +25,7 @@ async def test_a_deduction_below_zero_is_refused_with_402_and_stores_nothing(run
     await grant_signup_bonus(unit, USER, META)
     with pytest.raises(PaymentRequired) as refused:
         await deduct(unit, USER, 11, reason="call", reference="call:1:tick:1", event_id="call:1:tick:1", meta=META)
-    assert refused.value.status == 402
+    assert status_of(refused.value) == 402
     assert await unit.store.get("call:1:tick:1") is None
     assert await coins(unit.db, USER) == 10
     result = await deduct(unit, USER, 10, reason="call", reference="call:1:tick:1", event_id="call:1:tick:1", meta=META)

@@ -11,8 +11,7 @@ from tests.conftest import auth, signup
 from tests.test_photos import png_bytes, upload
 from truebond import bootstrap
 from truebond.adapters.storage import LocalStorage
-from truebond.commands.profile import BLOCK_HOOK
-from truebond.commands.unit import Unit
+from truebond.projections import blocks
 
 PUBLIC_FIELDS = {"id", "name", "age", "gender", "bio", "photos", "intent", "is_verified", "is_online"}
 
@@ -84,14 +83,14 @@ async def test_unknown_and_deleted_users_answer_404(client: Any, runtime: bootst
     assert resp.status == 404
 
 
-async def test_block_hook_hides_a_profile(client: Any, runtime: bootstrap.Runtime) -> None:
+async def test_a_block_hides_a_profile(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     alice = await signup(client)
     bob = await signup(client)
 
-    async def blocked(unit: Unit, viewer: str, target: str) -> bool:
+    async def blocked(db: Any, viewer: str, target: str) -> bool:
         return {viewer, target} == {alice["user"]["id"], bob["user"]["id"]}
 
-    runtime.unit.extras[BLOCK_HOOK] = blocked
+    monkeypatch.setattr(blocks, "blocked_either_way", blocked)
     resp = await client.get(f"/api/users/profile/{alice['user']['id']}", headers=auth(bob["access_token"]))
     assert resp.status == 404
     own = await client.get(f"/api/users/profile/{alice['user']['id']}", headers=auth(alice["access_token"]))

@@ -21,6 +21,7 @@ from truebond.events.ledger import CoinsDeducted
 from truebond.events.store import UndecodableEvent
 from truebond.projections.follower import Follower, Projector
 from truebond.projections.ledger import coins
+from truebond.projections.views import StreamGap
 from truebond.verify import verify
 
 READ_MODELS = ("users", "sessions", "balances", "credit_transactions", "adminLogs")
@@ -391,7 +392,7 @@ async def test_a_gap_that_the_store_cannot_fill_is_reported_not_looped_on(runtim
     assert last is not None
     await unit.db.drop_collection("balances")
 
-    with pytest.raises(RuntimeError, match=rf"{account_stream(h.alice)} lacks versions 1\.\.2"):
+    with pytest.raises(StreamGap, match=rf"{account_stream(h.alice)} lacks versions 1\.\.2"):
         await unit.projections.apply(last)
 
 

@@ -24,7 +24,7 @@ async def test_without_trusted_proxies_the_header_is_ignored(client: Any) -> Non
 
 async def test_one_trusted_proxy_gives_the_address_it_appended(runtime: bootstrap.Runtime, aiohttp_client: Any) -> None:
     runtime.unit.settings = attrs.evolve(runtime.unit.settings, trusted_proxy_hops=1)
-    client = await aiohttp_client(create_app(runtime.unit))
+    client = await aiohttp_client(create_app(runtime.unit, runtime.bus))
     # The client forged the left entry; the proxy appended the address it really saw.
     resp = await client.post(
         "/api/auth/signup",
@@ -39,7 +39,7 @@ async def test_one_trusted_proxy_gives_the_address_it_appended(runtime: bootstra
 
 async def test_per_ip_limits_follow_the_forwarded_client(runtime: bootstrap.Runtime, aiohttp_client: Any) -> None:
     runtime.unit.settings = attrs.evolve(runtime.unit.settings, trusted_proxy_hops=1)
-    client = await aiohttp_client(create_app(runtime.unit))
+    client = await aiohttp_client(create_app(runtime.unit, runtime.bus))
     body = {"email": "nobody@example.com", "password": "wrong-password"}
     statuses = [(await client.post("/api/auth/login", json=body, headers={"X-Forwarded-For": "198.51.100.1"})).status for _ in range(11)]
     assert statuses[:10] == [401] * 10 and statuses[10] == 429

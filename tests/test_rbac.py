@@ -179,7 +179,7 @@ async def _super_only(req: Req) -> web.StreamResponse:
 
 
 async def test_super_routes_refuse_a_plain_admin(runtime: bootstrap.Runtime, aiohttp_client: Any) -> None:
-    app = create_app(runtime.unit, routes=[*all_routes(), Route("GET", "/api/test/super", _super_only, auth="super")])
+    app = create_app(runtime.unit, runtime.bus, routes=[*all_routes(), Route("GET", "/api/test/super", _super_only, auth="super")])
     client = await aiohttp_client(app)
     admin = await make_admin(client, runtime, "admin")
     boss = await make_admin(client, runtime, "super_admin")

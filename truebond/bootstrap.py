@@ -9,17 +9,21 @@ import attrs
 from aiohttp import web
 
 from truebond.adapters.email import build_email_sender
+from truebond.adapters.notifier import Notifier, NullNotifier
 from truebond.adapters.otp_store import OtpStore, derive_key
 from truebond.adapters.passwords import Passwords
 from truebond.adapters.ratelimit import RateLimiter
 from truebond.adapters.redis_client import EmbeddedRedis, connect
 from truebond.adapters.session_cache import SessionCache
+from truebond.adapters.socket_emitter import SocketEmitter
 from truebond.adapters.storage import from_settings as storage_from_settings
 from truebond.adapters.stripe_gateway import StripeGateway
 from truebond.adapters.tokens import AccessTokens
+from truebond.api.socket_rooms import SOCKET_ROUTES
 from truebond.api.sockets import SocketServer
 from truebond.clock import Clock, SystemClock
-from truebond.commands import account
+from truebond.commands import account, identity, maintenance, otp, payments, profile
+from truebond.commands.bus import Bus, merge_handlers, merge_reactions
 from truebond.commands.unit import Unit
 from truebond.config import Settings
 from truebond.events.crypto import SubjectKeys
@@ -49,11 +53,16 @@ def mongo_database(url: str) -> Any:
     return client[name]
 
 
+# Every area's command handlers and event reactions, merged into the one bus.
+AREAS = (identity, otp, account, payments, profile, maintenance)
+
+
 @attrs.define
 class Runtime:
     """What bootstrap built, and how to close it."""
 
     unit: Unit
+    bus: Bus
     embedded_redis: EmbeddedRedis | None = None
 
     async def close(self) -> None:
@@ -69,8 +78,22 @@ class Runtime:
             self.embedded_redis.stop()
 
 
-async def build(settings: Settings, *, db: Any = None, clock: Clock | None = None, fast_hashing: bool = False) -> Runtime:
-    """Assemble a Unit from settings; `db` overrides the database (tests)."""
+def _notifier(redis: Any, redis_url: str, settings: Settings, *, sockets: bool, embedded: bool) -> Notifier:
+    """The web process serves the sockets; a worker pushes through the Redis channel."""
+    if sockets:
+        # Dev's in-process Redis: sockets live in this one process, so the in-memory manager.
+        return SocketServer(redis, manager_url=None if embedded else redis_url, cors_origin=settings.frontend_origin, routes=SOCKET_ROUTES)
+    return NullNotifier() if embedded else SocketEmitter(redis, redis_url)
+
+
+async def build(
+    settings: Settings, *, db: Any = None, clock: Clock | None = None, fast_hashing: bool = False, sockets: bool = True
+) -> Runtime:
+    """Assemble the Unit and the bus from settings; `db` overrides the database (tests).
+
+    `sockets=False` builds a worker (projector, operator commands): no Socket.IO server, pushes
+    go to the web processes through Redis.
+    """
     embedded = None
     redis_url = settings.redis_url
     if redis_url.startswith("embedded://"):
@@ -95,12 +118,11 @@ async def build(settings: Settings, *, db: Any = None, clock: Clock | None = Non
         storage=storage_from_settings(settings),
         otp=OtpStore(redis, derive_key(settings.jwt_secret), clock),
         email=build_email_sender(settings),
-        # Dev's in-process Redis: sockets live in this one process, so the in-memory manager.
-        notifier=SocketServer(redis, manager_url=None if embedded is not None else redis_url, cors_origin=settings.frontend_origin),
-        after_signup=account.after_signup,
+        notifier=_notifier(redis, redis_url, settings, sockets=sockets, embedded=embedded is not None),
         stripe=StripeGateway(settings.stripe_secret_key, settings.stripe_api_base),
     )
-    return Runtime(unit=unit, embedded_redis=embedded)
+    bus = Bus(unit, merge_handlers(a.HANDLERS for a in AREAS), merge_reactions(a.REACTIONS for a in AREAS))
+    return Runtime(unit=unit, bus=bus, embedded_redis=embedded)
 
 
 async def ensure_indexes(unit: Unit) -> list[str]:
@@ -118,4 +140,4 @@ def web_app(runtime: Runtime) -> web.Application:
     """The HTTP application for a runtime."""
     from truebond.api.app import create_app
 
-    return create_app(runtime.unit)
+    return create_app(runtime.unit, runtime.bus)

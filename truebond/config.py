@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from truebond.errors import TrueBondError
+
 Mode = Literal["serve", "dev", "test", "tool"]
 
 # Exactly the variables of .env.example, in that order; nothing else is ever read.
@@ -52,7 +54,7 @@ DEV_DEFAULTS: Mapping[str, str] = {
 MIN_JWT_SECRET_BYTES = 32
 
 
-class ConfigError(Exception):
+class ConfigError(TrueBondError):
     """A setting is missing or too weak; the message names the variable, never its value."""
 
 

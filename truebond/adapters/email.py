@@ -9,6 +9,7 @@ import aiohttp
 import attrs
 
 from truebond.config import Settings
+from truebond.errors import InfrastructureError
 from truebond.logging import get_logger
 
 log = get_logger(__name__)
@@ -17,7 +18,7 @@ SENDGRID_API = "https://api.sendgrid.com"
 SEND_TIMEOUT_SECONDS = 10.0
 
 
-class EmailFailed(Exception):
+class EmailFailed(InfrastructureError):
     """The provider did not accept the message (or could not be reached)."""
 
 

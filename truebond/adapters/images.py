@@ -18,6 +18,8 @@ import weakref
 import attrs
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from truebond.errors import DomainError
+
 MAX_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 4096
 MAX_PIXELS = MAX_SIDE * MAX_SIDE
@@ -34,7 +36,7 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 
 
-class ImageRejected(Exception):
+class ImageRejected(DomainError):
     """The upload is not an acceptable photo; `reason` is safe to show."""
 
     def __init__(self, reason: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from truebond.config import Settings
+from truebond.errors import InfrastructureError
 from truebond.logging import get_logger
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ DEFAULT_REGION = "us-east-1"
 LOCAL_ROOT = Path("var/media")
 
 
-class StorageUnavailable(Exception):
+class StorageUnavailable(InfrastructureError):
     """The object store did not take or remove an object (the message names no key or secret)."""
 
 

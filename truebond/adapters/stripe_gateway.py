@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import attrs
 import stripe
 
+from truebond.errors import DomainError, InfrastructureError
 from truebond.logging import get_logger
 
 log = get_logger(__name__)
@@ -18,11 +19,11 @@ SIGNATURE_TOLERANCE_SECONDS = 300
 LIST_PAGE_SIZE = 100
 
 
-class GatewayError(Exception):
+class GatewayError(InfrastructureError):
     """Stripe could not be reached or refused the request (the message never holds secrets)."""
 
 
-class SignatureError(Exception):
+class SignatureError(DomainError):
     """A webhook's signature is missing, wrong, or its timestamp is outside the tolerance."""
 
     def __init__(self, reason: str) -> None:

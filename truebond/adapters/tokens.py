@@ -8,6 +8,8 @@ from typing import Any
 import attrs
 import jwt
 
+from truebond.errors import DomainError
+
 ISSUER = "truebond"
 AUDIENCE = "truebond-api"
 ACCESS_TTL_SECONDS = 15 * 60
@@ -15,7 +17,7 @@ ALGORITHM = "HS256"
 CLOCK_SKEW_SECONDS = 60
 
 
-class InvalidToken(Exception):
+class InvalidToken(DomainError):
     """The token is malformed, forged, expired or for another audience."""
 
 

@@ -19,8 +19,9 @@ from truebond.api import (
     sockets,
 )
 from truebond.api.middlewares import client_address, errors, hide_server_version, request_context, security_headers
-from truebond.api.routing import UNIT_KEY, Route, wrap
+from truebond.api.routing import BUS_KEY, UNIT_KEY, Route, wrap
 from truebond.api.validation import JSON_LIMIT
+from truebond.commands.bus import Bus
 from truebond.commands.unit import Unit
 
 ROUTE_TABLES: list[list[Route]] = [
@@ -39,8 +40,8 @@ def all_routes() -> list[Route]:
     return [route for table in ROUTE_TABLES for route in table]
 
 
-def create_app(unit: Unit, routes: Iterable[Route] | None = None) -> web.Application:
-    """Build the web application around an assembled Unit."""
+def create_app(unit: Unit, bus: Bus, routes: Iterable[Route] | None = None) -> web.Application:
+    """Build the web application around an assembled Unit and its bus."""
     table = list(routes if routes is not None else all_routes())
     hide_server_version()
     app = web.Application(
@@ -48,6 +49,7 @@ def create_app(unit: Unit, routes: Iterable[Route] | None = None) -> web.Applica
         client_max_size=max(JSON_LIMIT, *(r.max_body for r in table)),
     )
     app[UNIT_KEY] = unit
+    app[BUS_KEY] = bus
     app[openapi.OPENAPI_KEY] = openapi.build(table)
     app.on_response_prepare.append(security_headers)
     for route in table:
@@ -68,5 +70,5 @@ def create_app(unit: Unit, routes: Iterable[Route] | None = None) -> web.Applica
         cors.add(resource)
     # After CORS: Engine.IO answers its own preflights and checks the origin itself.
     if isinstance(unit.notifier, sockets.SocketServer):
-        unit.notifier.attach(app, unit)
+        unit.notifier.attach(app, unit, bus)
     return app

@@ -25,7 +25,8 @@ from secure import (
     XFrameOptions,
 )
 
-from truebond.errors import AppError
+from truebond.api.error_map import body_of, status_of
+from truebond.errors import RateLimited, TrueBondError
 from truebond.logging import get_logger
 
 log = get_logger("truebond.http")
@@ -121,14 +122,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.get(REQUEST_ID, "")
     try:
         response = await handler(request)
-    except AppError as exc:
-        response = envelope(
-            exc.status, str(exc.extra.get("code", exc.code)), exc.detail, request_id, **{k: v for k, v in exc.extra.items() if k != "code"}
-        )
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            response.headers["Retry-After"] = str(retry_after)
-        if exc.status >= 500:
+    except TrueBondError as exc:
+        status = status_of(exc)
+        if status is None:
+            log.exception("http.unhandled_error")
+            return envelope(500, "internal", "Internal server error", request_id)
+        response = web.json_response({**body_of(exc), "request_id": request_id}, status=status)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        if status >= 500:
             log.warning("http.dependency_down", error_code=exc.code, cause=type(exc.__cause__).__name__)
         return response
     except web.HTTPException as exc:

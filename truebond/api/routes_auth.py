@@ -13,7 +13,7 @@ from truebond.api.routing import Req, Route, json_response, limit_key, remote_ke
 from truebond.api.validation import EMAIL, integer, strict, text
 from truebond.commands import identity
 from truebond.commands.identity import SessionTokens, Signup
-from truebond.errors import Forbidden, Unauthorized, ValidationFailed
+from truebond.errors import CrossOrigin, Unauthorized, ValidationFailed
 from truebond.projections import ledger as ledger_view
 from truebond.projections import sessions as sessions_view
 from truebond.projections import users as users_view
@@ -160,7 +160,7 @@ def _refuse_cross_origin(req: Req) -> None:
     origin. Browsers name the origin of every POST; a request without Origin is no browser's."""
     origin = req.request.headers.get("Origin")
     if origin is not None and origin != req.unit.settings.frontend_origin:
-        raise Forbidden("Refreshing with the cookie is allowed only from the app", code="cross_origin")
+        raise CrossOrigin()
 
 
 async def logout(req: Req) -> web.StreamResponse:

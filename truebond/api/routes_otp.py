@@ -9,7 +9,7 @@ from truebond.api.routes_auth import DEVICE_ID, token_body, with_refresh_cookie
 from truebond.api.routing import Req, Route, json_response, remote_key
 from truebond.api.validation import EMAIL, strict
 from truebond.commands import otp
-from truebond.errors import BadRequest, Unauthorized
+from truebond.errors import InvalidOtp, WrongVerificationCode
 from truebond.projections import ledger as ledger_view
 
 OTP_CODE = vol.All(str, vol.Strip, vol.Match(r"^[0-9]{6}$", msg="must be 6 digits"))
@@ -40,7 +40,7 @@ async def login_with_otp(req: Req) -> web.StreamResponse:
             req.unit, req.body["email"], req.body["otp_code"], req.body.get("device_id"), req.client, remote_key(req.request)
         )
     except otp.InvalidOtp:
-        raise Unauthorized(WRONG_CODE, code="invalid_otp") from None
+        raise InvalidOtp(WRONG_CODE) from None
     coins = await ledger_view.coins(req.unit.db, done.tokens.user_id)
     body = token_body(done.tokens, done.user, coins, "Login successful")
     body["user_id"] = done.tokens.user_id
@@ -62,7 +62,7 @@ async def verify_email_otp(req: Req) -> web.StreamResponse:
         )
     except otp.InvalidOtp:
         # Not 401: the caller's login is fine, only the code is not.
-        raise BadRequest(WRONG_CODE, code="invalid_otp") from None
+        raise WrongVerificationCode(WRONG_CODE) from None
     return json_response({"success": True, "is_verified": True})
 
 

@@ -10,7 +10,7 @@ from truebond.adapters.stripe_gateway import SignatureError, verify_signature
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import query_int, read_capped, strict
 from truebond.commands import payments
-from truebond.errors import BadRequest
+from truebond.errors import InvalidSignature
 from truebond.logging import get_logger
 from truebond.projections import ledger as ledger_view
 
@@ -86,7 +86,7 @@ async def stripe_webhook(req: Req) -> web.StreamResponse:
         verify_signature(payload, request.headers.get("Stripe-Signature"), unit.settings.stripe_webhook_secret, unit.clock.time())
     except SignatureError as exc:
         log.warning("payment.webhook_unverified", reason=exc.reason, status="refused")
-        raise BadRequest("Invalid Stripe signature", code="invalid_signature") from None
+        raise InvalidSignature() from None
     _, first = await payments.receive_stripe_event(unit, payload, req.client.request_id)
     return json_response({"received": True, "duplicate": not first})
 

@@ -16,7 +16,7 @@ from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import integer, strict, text
 from truebond.commands import profile
 from truebond.commands.profile import ProfileChanges
-from truebond.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from truebond.errors import BadRequest, ImageTooLarge, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from truebond.projections import ledger as ledger_view
 
 UPLOADS = Policy("photo_upload", "30/hour")
@@ -170,7 +170,7 @@ async def upload_photo(req: Req) -> web.StreamResponse:
     try:
         image = await images.clean_async(data)
     except images.ImageTooLarge as exc:
-        raise PayloadTooLarge(exc.reason, code="image_too_large") from None
+        raise ImageTooLarge(exc.reason) from None
     except images.NotAnImage as exc:
         raise UnsupportedMediaType(exc.reason) from None
     url, user = await profile.add_photo(req.unit, req.me.user_id, image, req.client.request_id)

@@ -19,6 +19,7 @@ from truebond.adapters.tokens import InvalidToken
 from truebond.api.middlewares import REQUEST_ID
 from truebond.api.validation import JSON_LIMIT, check, read_json
 from truebond.clock import to_ms
+from truebond.commands.bus import Bus, Context
 from truebond.commands.identity import ADMIN_ROLES, Client
 from truebond.commands.unit import Unit
 from truebond.errors import Forbidden, Unauthorized, ValidationFailed
@@ -29,6 +30,7 @@ from truebond.projections import users as users_view
 Auth = Literal["public", "user", "admin", "super", "webhook"]
 KeyBy = Literal["ip", "user"]
 UNIT_KEY: web.AppKey[Unit] = web.AppKey("unit", Unit)
+BUS_KEY: web.AppKey[Bus] = web.AppKey("bus", Bus)
 
 
 @attrs.frozen
@@ -44,11 +46,12 @@ class Caller:
 
 @attrs.define
 class Req:
-    """What a handler receives: the request, the unit, the caller and validated input."""
+    """What a handler receives: the request, the bus and its context, the caller and validated input."""
 
     request: web.Request
     unit: Unit
-    client: Client
+    bus: Bus
+    ctx: Context
     caller: Caller | None = None
     body: Any = None
     query: Any = None
@@ -60,13 +63,19 @@ class Req:
             raise Unauthorized()
         return self.caller
 
-    def meta(self) -> Meta:
-        """Event metadata naming the logged-in caller as the actor."""
-        return Meta(actor=f"user:{self.me.user_id}", request_id=self.client.request_id)
-
     def param(self, name: str) -> str:
         """A path parameter."""
         return self.request.match_info[name]
+
+    # TRANSITIONAL (removed once every area handles commands through the bus).
+    @property
+    def client(self) -> Client:
+        """The old command argument, made from the context."""
+        return Client(ip=self.ctx.ip, device=self.ctx.device, request_id=self.ctx.request_id)
+
+    def meta(self) -> Meta:
+        """The old event metadata, made from the context."""
+        return self.ctx.meta()
 
 
 Handler = Callable[[Req], Awaitable[web.StreamResponse]]
@@ -134,13 +143,22 @@ def summarise_user_agent(ua: str | None) -> str:
     return browser or system or re.sub(r"[^A-Za-z0-9 ./_-]", "", ua.split(" ")[0])[:40] or "unknown"
 
 
-def client_of(request: web.Request) -> Client:
-    """Masked IP, device summary and request id of a request."""
-    return Client(
+def context_of(request: web.Request, actor: str) -> Context:
+    """The command context of a request: actor, request id, masked IP, device summary, limit key."""
+    return Context(
+        actor=actor,
+        request_id=request.get(REQUEST_ID),
         ip=mask_ip(request.remote),
         device=summarise_user_agent(request.headers.get("User-Agent")),
-        request_id=request.get(REQUEST_ID),
+        remote=remote_key(request),
     )
+
+
+def actor_of(auth: Auth, caller: Caller | None) -> str:
+    """Who a request acts as: `admin:<id>` on admin routes, `user:<id>`, `stripe`, or `anonymous`."""
+    if caller is not None:
+        return f"admin:{caller.user_id}" if auth in ("admin", "super") else f"user:{caller.user_id}"
+    return "stripe" if auth == "webhook" else "anonymous"
 
 
 def limit_key(*parts: str | None) -> str:
@@ -221,20 +239,23 @@ def wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]
 
     async def handle(request: web.Request) -> web.StreamResponse:
         unit = request.app[UNIT_KEY]
-        req = Req(request=request, unit=unit, client=client_of(request))
+        caller: Caller | None = None
         if route.auth in ("user", "admin", "super"):
             token = bearer(request)
             if token is None:
                 raise Unauthorized()
-            req.caller = await authenticate(unit, token)
-            authorise(route.auth, req.caller)
+            caller = await authenticate(unit, token)
+            authorise(route.auth, caller)
             if route.auth in ("admin", "super") and route.method != "GET":
-                await unit.limiter.hit(ADMIN_ACTIONS, req.caller.user_id)
-            await unit.limiter.hit(DEFAULT_USER, req.caller.user_id)
+                await unit.limiter.hit(ADMIN_ACTIONS, caller.user_id)
+            await unit.limiter.hit(DEFAULT_USER, caller.user_id)
         elif route.auth == "public" and route.default_limit:
             await unit.limiter.hit(DEFAULT_IP, remote_key(request))
+        req = Req(
+            request=request, unit=unit, bus=request.app[BUS_KEY], ctx=context_of(request, actor_of(route.auth, caller)), caller=caller
+        )
         for policy, key_by in route.limits:
-            key = req.caller.user_id if key_by == "user" and req.caller else remote_key(request)
+            key = caller.user_id if key_by == "user" and caller else req.ctx.remote
             await unit.limiter.hit(policy, key)
         if route.query is not None:
             try:

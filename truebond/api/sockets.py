@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import socketio
@@ -21,9 +22,12 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from truebond.adapters.ratelimit import DEFAULT_IP
-from truebond.api.routing import authenticate, ip_key
+from truebond.adapters.socket_emitter import CHANNEL, SOCKETS_KEY, SOCKETS_TTL_SECONDS, session_room, user_room
+from truebond.api.routing import authenticate, ip_key, mask_ip, summarise_user_agent
+from truebond.api.socket_routing import MAX_PAYLOAD_BYTES, SocketCaller, SocketRoute, SocketRouter
+from truebond.commands.bus import Bus, Context
 from truebond.commands.unit import Unit
-from truebond.errors import AppError
+from truebond.errors import TrueBondError
 from truebond.lifecycle import bounded, stop_task
 from truebond.logging import get_logger
 from truebond.projections import sessions as sessions_view
@@ -31,27 +35,13 @@ from truebond.projections import sessions as sessions_view
 log = get_logger(__name__)
 
 PATH = "socket.io"
-CHANNEL = "truebond-socketio"
 PING_INTERVAL_SECONDS = 25
 PING_TIMEOUT_SECONDS = 20
-MAX_PAYLOAD_BYTES = 64 * 1024
-SOCKETS_KEY = "tb:sock:session:"
-SOCKETS_TTL_SECONDS = 24 * 3600
 # An Engine.IO connection must have an authenticated Socket.IO connection within this time.
 CONNECT_TIMEOUT_SECONDS = 10.0
 DROP_TIMEOUT_SECONDS = 5.0
 # Socket.IO packet types (the first character of a packet).
 CONNECT, DISCONNECT, BINARY_EVENT, BINARY_ACK = "0", "1", "5", "6"
-
-
-def user_room(user_id: str) -> str:
-    """The room every socket of a user is in."""
-    return f"user:{user_id}"
-
-
-def session_room(session_id: str) -> str:
-    """The room of the sockets opened with one session's tokens."""
-    return f"session:{session_id}"
 
 
 def _remote_key(environ: dict[str, Any]) -> str:
@@ -185,8 +175,9 @@ class _GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
 class SocketServer:
     """The python-socketio server and the Notifier the commands use."""
 
-    def __init__(self, redis: Any, *, manager_url: str | None, cors_origin: str) -> None:
+    def __init__(self, redis: Any, *, manager_url: str | None, cors_origin: str, routes: Iterable[SocketRoute] = ()) -> None:
         self._redis = redis
+        self._router = SocketRouter(routes)
         self._manager = socketio.AsyncRedisManager(manager_url, channel=CHANNEL) if manager_url else None
         self.sio = _GuardedServer(
             admit=self._admit,
@@ -202,11 +193,14 @@ class SocketServer:
         )
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
+        self.sio.on("*", self._event)
         self._unit: Unit | None = None
+        self._bus: Bus | None = None
 
-    def attach(self, app: web.Application, unit: Unit) -> None:
-        """Serve Socket.IO on `app` at /socket.io, authenticating against `unit`."""
+    def attach(self, app: web.Application, unit: Unit, bus: Bus) -> None:
+        """Serve Socket.IO on `app` at /socket.io, authenticating against `unit`, commands through `bus`."""
         self._unit = unit
+        self._bus = bus
         self.sio.attach(app, socketio_path=PATH)
         app.on_shutdown.append(self._on_shutdown)
 
@@ -218,7 +212,7 @@ class SocketServer:
             return False
         try:
             await unit.limiter.hit(DEFAULT_IP, _remote_key(environ))
-        except AppError:
+        except TrueBondError:
             return False
         return True
 
@@ -234,7 +228,7 @@ class SocketServer:
             caller = await authenticate(unit, token)
             await self._redis.sadd(SOCKETS_KEY + caller.session_id, sid)
             await self._redis.expire(SOCKETS_KEY + caller.session_id, SOCKETS_TTL_SECONDS)
-        except AppError:
+        except TrueBondError:
             raise Refused("unauthorized") from None
         except (RedisError, OSError):
             # Without the Redis entry a revocation could not find this socket: fail closed.
@@ -244,10 +238,41 @@ class SocketServer:
         if doc is None or doc.get("revoked_at") is not None:
             await self._forget(caller.session_id, sid)
             raise Refused("unauthorized")
-        await self.sio.save_session(sid, {"user_id": caller.user_id, "session_id": caller.session_id})
+        request = environ.get("aiohttp.request")
+        await self.sio.save_session(
+            sid,
+            {
+                "user_id": caller.user_id,
+                "session_id": caller.session_id,
+                "ip": mask_ip(getattr(request, "remote", None)),
+                "device": summarise_user_agent(request.headers.get("User-Agent") if request is not None else None),
+                "remote": _remote_key(environ),
+            },
+        )
         await self.sio.enter_room(sid, user_room(caller.user_id))
         await self.sio.enter_room(sid, session_room(caller.session_id))
         log.info("socket.connected", user_id=caller.user_id)
+
+    async def _event(self, event: str, sid: str, *args: Any) -> dict[str, Any] | None:
+        """Every client event: through the socket route table; the return value is the ack."""
+        bus = self._bus
+        try:
+            session = await self.sio.get_session(sid)
+        except KeyError:
+            return None
+        if bus is None or "user_id" not in session:
+            return None
+        caller = SocketCaller(sid=sid, user_id=str(session["user_id"]), session_id=str(session["session_id"]))
+        ctx = Context(
+            actor=f"user:{caller.user_id}",
+            request_id=uuid.uuid4().hex,
+            ip=str(session.get("ip", "unknown")),
+            device=str(session.get("device", "unknown")),
+            remote=str(session.get("remote", "")),
+        )
+        # Several arguments arrive as a list, which no route's schema takes.
+        data: Any = args[0] if len(args) == 1 else (list(args) or None)
+        return await self._router.dispatch(event, caller, data, bus=bus, ctx=ctx)
 
     async def _disconnect(self, sid: str, reason: Any = None) -> None:
         with contextlib.suppress(KeyError):

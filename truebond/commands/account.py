@@ -12,10 +12,11 @@ from truebond.adapters.email import EmailFailed, Mail
 from truebond.adapters.otp_store import RESET_TTL_SECONDS
 from truebond.adapters.storage import StorageUnavailable
 from truebond.commands import identity, otp
+from truebond.commands.bus import HandlerTable, ReactionTable
 from truebond.commands.identity import Client
 from truebond.commands.ledger import LedgerResult, credit
 from truebond.commands.unit import Unit, new_id
-from truebond.errors import BadRequest, DependencyDown
+from truebond.errors import DependencyDown, InvalidResetToken
 from truebond.events.account import AccountDeleted, AccountErased, PasswordResetRequested
 from truebond.events.base import Meta
 from truebond.events.crypto import ERASED
@@ -99,10 +100,10 @@ async def reset_password(unit: Unit, token: str, new_password: str, client: Clie
     """
     user_id = await unit.otp.reset_token_user(token, consume=True)
     if user_id is None:
-        raise BadRequest(INVALID_RESET, code="invalid_reset_token")
+        raise InvalidResetToken(INVALID_RESET)
     user = await users_view.by_id(unit.db, user_id)
     if user is None or user.get("status") != "active":
-        raise BadRequest(INVALID_RESET, code="invalid_reset_token")
+        raise InvalidResetToken(INVALID_RESET)
     meta = Meta(actor=f"user:{user_id}", request_id=client.request_id)
     password_hash = await unit.passwords.hash_async(new_password)
     reset_id = unit.otp.token_hash(token)[:32]
@@ -254,3 +255,7 @@ async def after_signup(unit: Unit, user_id: str, referrer_id: str | None, meta: 
     """The signup hook: reward the referrer of a valid referral code."""
     if referrer_id is not None and referrer_id != user_id:
         await grant_referral_reward(unit, referrer_id, user_id, meta)
+
+
+HANDLERS: HandlerTable = {}
+REACTIONS: ReactionTable = {}

@@ -11,9 +11,10 @@ import attrs
 from redis.exceptions import RedisError
 
 from truebond.clock import to_ms
+from truebond.commands.bus import HandlerTable, ReactionTable
 from truebond.commands.ledger import grant_signup_bonus
 from truebond.commands.unit import Unit, new_id
-from truebond.errors import Conflict, DependencyDown, NotFound, Unauthorized
+from truebond.errors import DependencyDown, EmailTaken, MobileTaken, NotFound, RoleMismatch, Unauthorized
 from truebond.events.base import Head, Meta
 from truebond.events.identity import (
     EmailClaimed,
@@ -144,10 +145,10 @@ async def signup(unit: Unit, cmd: Signup, client: Client) -> SessionTokens:
     email = normalise_email(cmd.email)
     meta = Meta(actor=f"user:{user_id}", request_id=client.request_id)
     if not await claim(unit, "email", email, user_id, meta):
-        raise Conflict("An account with this email already exists", code="email_taken")
+        raise EmailTaken()
     if not await claim(unit, "phone", cmd.mobile_number, user_id, meta):
         await release(unit, "email", email, user_id, meta)
-        raise Conflict("An account with this mobile number already exists", code="mobile_taken")
+        raise MobileTaken()
     referrer = None
     if cmd.referral_code:
         owner = await users_view.by_referral_code(unit.db, cmd.referral_code)
@@ -176,8 +177,10 @@ async def signup(unit: Unit, cmd: Signup, client: Client) -> SessionTokens:
     )
     await unit.append(f"user-{user_id}", Head(), registered, event_id=f"signup:{user_id}", meta=meta, subject=user_id)
     await grant_signup_bonus(unit, user_id, meta)
-    if unit.after_signup is not None:
-        await unit.after_signup(unit, user_id, referrer, meta)
+    if referrer is not None:  # TRANSITIONAL: becomes a reaction to UserRegistered
+        from truebond.commands import account
+
+        await account.after_signup(unit, user_id, referrer, meta)
     return await start_session(unit, user_id, "user", cmd.device_id, client, method="signup")
 
 
@@ -355,9 +358,13 @@ async def set_role(unit: Unit, email: str, role: str, reason: str, actor: str, *
         doc, head = await unit.load(USERS, f"user-{user_id}", user_id)
         previous = str((doc or {}).get("role", "user"))
         if expected is not None and previous != expected:
-            raise Conflict(f"The account's role is {previous}, not {expected}", code="role_mismatch")
+            raise RoleMismatch(f"The account's role is {previous}, not {expected}")
         event = RoleGranted(role=role, previous_role=previous, reason=reason)
         await unit.append(f"user-{user_id}", head, event, event_id=f"role:{user_id}:{head.version + 1}", meta=Meta(actor=actor))
         return user_id, previous
 
     return await with_retry(attempt)
+
+
+HANDLERS: HandlerTable = {}
+REACTIONS: ReactionTable = {}

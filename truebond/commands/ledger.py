@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from truebond.commands.unit import Unit
-from truebond.errors import PaymentRequired
+from truebond.errors import PaymentRequired, TrueBondError
 from truebond.events.base import Meta, Recorded
 from truebond.events.ledger import CoinsDeducted, LedgerEvent, SignupBonusGranted
 from truebond.events.store import with_retry
@@ -24,7 +24,7 @@ from truebond.projections.ledger import BALANCES
 SIGNUP_BONUS = 10
 
 
-class LedgerConflict(RuntimeError):
+class LedgerConflict(TrueBondError):
     """An idempotency id already names an event that is not this account's ledger entry."""
 
 

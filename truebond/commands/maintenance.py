@@ -12,6 +12,7 @@ import asyncio
 import attrs
 
 from truebond.commands import account, otp
+from truebond.commands.bus import HandlerTable, ReactionTable
 from truebond.commands.unit import Unit
 from truebond.logging import get_logger
 
@@ -55,3 +56,7 @@ async def run(unit: Unit, stop: asyncio.Event, every_seconds: float = SWEEP_SECO
         except TimeoutError:
             pass
     log.info("maintenance.stopped")
+
+
+HANDLERS: HandlerTable = {}
+REACTIONS: ReactionTable = {}

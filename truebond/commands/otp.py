@@ -18,9 +18,10 @@ import attrs
 from truebond.adapters.email import EmailFailed, Mail
 from truebond.adapters.otp_store import CODE_TTL_SECONDS
 from truebond.commands import identity
+from truebond.commands.bus import HandlerTable, ReactionTable
 from truebond.commands.identity import Client, SessionTokens
 from truebond.commands.unit import Unit, new_id
-from truebond.errors import Conflict, DependencyDown, Forbidden, RateLimited
+from truebond.errors import AlreadyVerified, DependencyDown, NotYourEmail, RateLimited
 from truebond.events.account import EmailVerified
 from truebond.events.base import Event, Meta
 from truebond.events.otp import OtpExpired, OtpLocked, OtpSendFailed, OtpSent, OtpVerified, OtpVerifyFailed
@@ -269,7 +270,7 @@ async def login_with_code(unit: Unit, email: str, code: str, device_id: str | No
 def _own_email(caller_user: dict[str, Any], email: str) -> str:
     email = identity.normalise_email(email)
     if email != caller_user.get("email"):
-        raise Forbidden("You can only verify your own email", code="not_your_email")
+        raise NotYourEmail()
     return email
 
 
@@ -277,7 +278,7 @@ async def send_verification_code(unit: Unit, user_id: str, caller_user: dict[str
     """POST /api/auth/email/send-otp: a code to the caller's own, unverified email."""
     email = _own_email(caller_user, email)
     if caller_user.get("is_verified"):
-        raise Conflict("Email is already verified", code="already_verified")
+        raise AlreadyVerified()
     await send_code(unit, EMAIL_VERIFY, email, client, remote, deliver=True, actor=f"user:{user_id}")
 
 
@@ -288,3 +289,7 @@ async def verify_email(unit: Unit, user_id: str, caller_user: dict[str, Any], em
     code_id = await check_code(unit, EMAIL_VERIFY, email, code, client, remote, actor=actor)
     await mark_verified(unit, user_id, "email_otp", f"email-verified:{user_id}:{code_id}", _meta(client, actor))
     log.info("email.verified", user_id=user_id)
+
+
+HANDLERS: HandlerTable = {}
+REACTIONS: ReactionTable = {}

@@ -21,9 +21,10 @@ import attrs
 
 from truebond.adapters.stripe_gateway import GatewayError, IntentFacts, PaymentGateway
 from truebond.commands import ledger
+from truebond.commands.bus import HandlerTable, ReactionTable
 from truebond.commands.ledger import LedgerResult
 from truebond.commands.unit import Unit, new_id
-from truebond.errors import BadRequest, DependencyDown, NotFound, ValidationFailed
+from truebond.errors import DependencyDown, MalformedStripeEvent, NotFound, ValidationFailed
 from truebond.events import codec
 from truebond.events.base import Event, Head, Meta
 from truebond.events.ledger import CreditsPurchased, CreditsReversed, LedgerEvent
@@ -299,7 +300,7 @@ async def receive_stripe_event(unit: Unit, payload: bytes, request_id: str | Non
         # Lone surrogates (\ud800 escapes) parse, but no store or log can encode them.
         json.dumps(codec.encode(received), ensure_ascii=False).encode("utf-8")
     except (ValueError, TypeError, UnicodeError, RecursionError):
-        raise BadRequest("Malformed Stripe event", code="malformed_event") from None
+        raise MalformedStripeEvent() from None
     receipt = receipt_event_id(received.stripe_event_id)
     meta = Meta(actor="stripe", request_id=request_id, causation_id=receipt)
     appended = await unit.append(f"stripe-{received.stripe_event_id}", Head(), received, event_id=receipt, meta=meta)
@@ -613,3 +614,7 @@ async def reconcile(unit: Unit, since_days: int, meta: Meta | None = None) -> Re
         raise DependencyDown("Payment provider unavailable") from None
     log.info("payment.reconciled", checked=report.checked, credited=report.credited, rejected=len(report.rejected))
     return report
+
+
+HANDLERS: HandlerTable = {}
+REACTIONS: ReactionTable = {}

@@ -8,15 +8,16 @@ is read back from it.
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from truebond.adapters.images import CleanImage
 from truebond.adapters.storage import StorageUnavailable
+from truebond.commands.bus import HandlerTable, ReactionTable
 from truebond.commands.unit import Unit, new_id
-from truebond.errors import Conflict, DependencyDown, NotFound, ValidationFailed
+from truebond.errors import Conflict, DependencyDown, NotFound, PhotoLimit, ValidationFailed
 from truebond.events.base import Event, Head, Meta
 from truebond.events.profile import (
     FcmTokenRegistered,
@@ -29,6 +30,7 @@ from truebond.events.profile import (
 )
 from truebond.events.store import ConcurrencyError, with_retry
 from truebond.logging import get_logger
+from truebond.projections import blocks
 from truebond.projections import users as users_view
 from truebond.projections.users import USERS
 
@@ -67,11 +69,6 @@ DEFAULT_SETTINGS: Mapping[str, Any] = {
     "dark_mode": False,
     "language": "en",
 }
-
-# Who may be hidden from whom: blocks come later and register an async
-# `(unit, viewer_id, target_id) -> bool` under this extras key; True answers 404.
-BLOCK_HOOK = "blocked_between"
-BlockCheck = Callable[[Unit, str, str], Awaitable[bool]]
 
 
 @attrs.frozen
@@ -113,8 +110,7 @@ async def public_profile(unit: Unit, viewer_id: str, target_id: str) -> dict[str
     doc = await users_view.by_id(unit.db, target_id)
     if doc is None or doc.get("status") != "active":
         raise NotFound("User not found")
-    blocked: BlockCheck | None = unit.extras.get(BLOCK_HOOK)
-    if blocked is not None and viewer_id != target_id and await blocked(unit, viewer_id, target_id):
+    if viewer_id != target_id and await blocks.blocked_either_way(unit.db, viewer_id, target_id):
         raise NotFound("User not found")
     return doc
 
@@ -187,7 +183,7 @@ async def ensure_room_for_photo(unit: Unit, user_id: str) -> None:
 
 
 def _too_many_photos() -> Conflict:
-    return Conflict(f"At most {MAX_PHOTOS} photos are allowed", code="photo_limit")
+    return PhotoLimit(f"At most {MAX_PHOTOS} photos are allowed")
 
 
 async def add_photo(unit: Unit, user_id: str, image: CleanImage, request_id: str | None = None) -> tuple[str, dict[str, Any]]:
@@ -272,3 +268,7 @@ async def remove_fcm_token(unit: Unit, user_id: str, token: str | None, request_
         await _append(unit, user_id, head, FcmTokenRemoved(token=token), f"fcm-remove:{user_id}:{command_id}", request_id)
 
     await with_retry(attempt)
+
+
+HANDLERS: HandlerTable = {}
+REACTIONS: ReactionTable = {}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import attrs
 
 from truebond.adapters.email import EmailSender
+from truebond.adapters.notifier import Notifier, NullNotifier
 from truebond.adapters.otp_store import OtpStore
 from truebond.adapters.passwords import Passwords
 from truebond.adapters.ratelimit import RateLimiter
@@ -17,6 +17,7 @@ from truebond.adapters.storage import Storage
 from truebond.adapters.stripe_gateway import PaymentGateway
 from truebond.adapters.tokens import AccessTokens
 from truebond.clock import Clock
+from truebond.commands.bus import collect
 from truebond.config import Settings
 from truebond.events.base import Event, Head, Meta
 from truebond.events.store import Appended, EventStore
@@ -24,52 +25,24 @@ from truebond.projections.inline import Projections
 from truebond.projections.views import Projection
 
 
-class Notifier(Protocol):
-    """Pushes to connected clients (Socket.IO); sessions' sockets can be dropped."""
+class Database(Protocol):
+    """A MongoDB database (motor's, or mongomock-motor's in dev and tests): collections by name."""
 
-    async def emit_to_user(self, user_id: str, event: str, data: Any) -> None:
-        """Send `event` to every socket of a user (room `user:<id>`)."""
+    def __getitem__(self, name: str) -> Any:
+        """The collection `name`."""
         ...
 
-    async def emit_to_session(self, session_id: str, event: str, data: Any) -> None:
-        """Send `event` to the sockets opened with one session's tokens."""
+    async def command(self, command: Any, **kwargs: Any) -> Any:
+        """Run a database command (`ping` for readiness)."""
         ...
-
-    async def disconnect_session(self, session_id: str) -> None:
-        """Drop every socket of a session (it was revoked)."""
-        ...
-
-    async def close(self) -> None:
-        """Stop background work and release connections."""
-        ...
-
-
-class NullNotifier:
-    """No sockets in this process (operator commands): nothing to send or drop."""
-
-    async def emit_to_user(self, user_id: str, event: str, data: Any) -> None:
-        """Nothing is connected."""
-
-    async def emit_to_session(self, session_id: str, event: str, data: Any) -> None:
-        """Nothing is connected."""
-
-    async def disconnect_session(self, session_id: str) -> None:
-        """Nothing is connected."""
-
-    async def close(self) -> None:
-        """Nothing to release."""
-
-
-# Called after a signup is recorded: (unit, new user id, referrer id or None, meta).
-SignupHook = Callable[["Unit", str, "str | None", Meta], Awaitable[None]]
 
 
 @attrs.define
 class Unit:
-    """Dependencies injected into every handler by bootstrap."""
+    """The dependencies bootstrap injects into every handler (`handle(cmd, ctx, deps)`)."""
 
     settings: Settings
-    db: Any
+    db: Database
     redis: Any
     store: EventStore
     projections: Projections
@@ -82,9 +55,7 @@ class Unit:
     otp: OtpStore
     email: EmailSender
     notifier: Notifier = attrs.field(factory=NullNotifier)
-    after_signup: SignupHook | None = None
     stripe: PaymentGateway | None = None
-    extras: dict[str, Any] = attrs.field(factory=dict)
 
     async def append(
         self,
@@ -96,9 +67,14 @@ class Unit:
         meta: Meta,
         subject: str | None = None,
     ) -> Appended:
-        """Append an event and apply the read models inline, so the caller reads its own write."""
+        """Append an event and apply the read models inline, so the caller reads its own write.
+
+        A new event is also handed to the bus, whose reactions run once the command is done.
+        """
         appended = await self.store.append(stream, head, event, event_id=event_id, meta=meta, subject=subject)
         await self.projections.apply(appended.recorded)
+        if appended.created:
+            collect(appended.recorded)
         return appended
 
     async def load(self, view: Projection, stream: str, doc_id: str) -> tuple[dict[str, Any] | None, Head]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import cattrs
 
+from truebond.errors import InfrastructureError
 from truebond.events.base import REGISTRY, Event
 
 converter = cattrs.Converter(forbid_extra_keys=True)
@@ -30,7 +31,7 @@ def upcaster(type_name: str, from_schema: int) -> Callable[[Upcaster], Upcaster]
     return register
 
 
-class UnknownEventType(Exception):
+class UnknownEventType(InfrastructureError):
     """A stored event names a type this code does not know."""
 
 

@@ -12,12 +12,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pymongo.errors import DuplicateKeyError
 
+from truebond.errors import InfrastructureError
+
 ENC_PREFIX = "enc:v1:"
 ERASED = "[erased]"
 KEY_CACHE_SECONDS = 30.0
 
 
-class SubjectErased(Exception):
+class SubjectErased(InfrastructureError):
     """The subject's key was destroyed; nothing new may be encrypted for them."""
 
 

@@ -16,6 +16,7 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from truebond.clock import Clock, to_ms
+from truebond.errors import InfrastructureError
 from truebond.events import codec
 from truebond.events.base import GENESIS_HASH, Event, Head, Meta, Recorded, personal_fields
 from truebond.events.crypto import SubjectKeys, decrypt_value, encrypt_value
@@ -23,11 +24,11 @@ from truebond.events.crypto import SubjectKeys, decrypt_value, encrypt_value
 T = TypeVar("T")
 
 
-class ConcurrencyError(Exception):
+class ConcurrencyError(InfrastructureError):
     """Another writer appended to the stream first; reload state and decide again."""
 
 
-class UndecodableEvent(Exception):
+class UndecodableEvent(InfrastructureError):
     """A stored event does not match its registered class (unknown type, extra or bad fields).
 
     Raised, never skipped: a read model built without it would be silently wrong.

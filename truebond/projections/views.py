@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import attrs
 from pymongo.errors import DuplicateKeyError
 
+from truebond.errors import InfrastructureError
 from truebond.events.base import Event, Recorded
 from truebond.events.store import EventStore
 
@@ -16,7 +17,7 @@ IndexSpec = tuple[list[tuple[str, int]], dict[str, Any]]
 APPLIED_KEEP = 200
 
 
-class StreamGap(RuntimeError):
+class StreamGap(InfrastructureError):
     """Versions of a stream are missing from the store, so a stream view cannot catch up."""
 
 
