@@ -18,6 +18,7 @@ from truebond.config import ConfigError, Mode, Settings, load_settings
 from truebond.lifecycle import bounded
 from truebond.logging import configure_logging, get_logger
 from truebond.projections.follower import Projector
+from truebond.workers.reactions import reactions_follower
 
 log = get_logger("truebond.cli")
 
@@ -86,6 +87,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     if settings.mode == "dev":
         # One process in dev: the projector and the maintenance sweep run beside the API.
         tasks.append(asyncio.create_task(Projector(unit.projections).run(stop)))
+        tasks.append(asyncio.create_task(reactions_follower(runtime.bus).run(stop)))
         tasks.append(asyncio.create_task(maintenance.run(unit, stop)))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()
@@ -126,7 +128,7 @@ def _print_try_it(host: str, port: int) -> None:
 
 
 async def _project(settings: Settings) -> None:
-    runtime = await bootstrap.build(settings)
+    runtime = await bootstrap.build(settings, sockets=False)
     await bootstrap.ensure_indexes(runtime.unit)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -134,12 +136,17 @@ async def _project(settings: Settings) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     # The maintenance sweep (OTP expiry audit, pending account erasures) runs beside the projector.
-    await asyncio.gather(Projector(runtime.unit.projections).run(stop), maintenance.run(runtime.unit, stop))
+    # Beside them, the reactions follower re-runs the reactions whose loss matters.
+    await asyncio.gather(
+        Projector(runtime.unit.projections).run(stop),
+        reactions_follower(runtime.bus).run(stop),
+        maintenance.run(runtime.unit, stop),
+    )
     await runtime.close()
 
 
 async def _replay(settings: Settings, names: list[str] | None) -> int:
-    runtime = await bootstrap.build(settings)
+    runtime = await bootstrap.build(settings, sockets=False)
     try:
         count = await runtime.unit.projections.replay(names)
     except KeyError as exc:
@@ -154,7 +161,7 @@ async def _replay(settings: Settings, names: list[str] | None) -> int:
 async def _verify(settings: Settings) -> int:
     from truebond.verify import verify
 
-    runtime = await bootstrap.build(settings)
+    runtime = await bootstrap.build(settings, sockets=False)
     try:
         problems = await verify(runtime.unit)
     finally:
@@ -166,7 +173,7 @@ async def _verify(settings: Settings) -> int:
 
 
 async def _indexes(settings: Settings) -> int:
-    runtime = await bootstrap.build(settings)
+    runtime = await bootstrap.build(settings, sockets=False)
     try:
         for name in await bootstrap.ensure_indexes(runtime.unit):
             say(name)
@@ -179,7 +186,7 @@ async def _roles(settings: Settings, action: str, email: str, role: str, reason:
     from truebond.commands import identity
     from truebond.errors import Conflict, NotFound
 
-    runtime = await bootstrap.build(settings)
+    runtime = await bootstrap.build(settings, sockets=False)
     try:
         new_role = role if action == "grant" else "user"
         # A revoke takes away only the role named: revoking `admin` leaves a super_admin alone.
@@ -205,7 +212,7 @@ async def _payments_reconcile(settings: Settings, days: int) -> int:
     if not settings.stripe_secret_key:
         say("STRIPE_SECRET_KEY is required")
         return 2
-    runtime = await bootstrap.build(settings)
+    runtime = await bootstrap.build(settings, sockets=False)
     try:
         report = await payments.reconcile(runtime.unit, max(0, days))
     except DependencyDown:
