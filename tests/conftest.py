@@ -1,11 +1,13 @@
-"""Shared fixtures: a private redis-server, MongoDB (mongomock or real), the app over real HTTP."""
+"""Shared fixtures: a private redis-server, MongoDB (mongomock or real), the app over real HTTP.
+
+Fixtures only; the plain helpers and constants they and the tests use live in tests/support/.
+"""
 
 from __future__ import annotations
 
 import io
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -16,20 +18,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from tests import mongo_parity
+from tests.support import mongo_parity
+from tests.support.network import free_port
+from tests.support.secrets import TEST_JWT_SECRET, WEBHOOK_SECRET
 from truebond import bootstrap
 from truebond.clock import OffsetClock
 from truebond.config import Settings, load_settings
 from truebond.logging import configure_logging
-
-TEST_JWT_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
-WEBHOOK_SECRET = "whsec_test_secret_for_signing_0123456789"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -48,7 +43,7 @@ def redis_server() -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.exit("redis-server is not installed (make test installs it)", returncode=3)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--databases", "16"],
         stdout=subprocess.DEVNULL,
@@ -144,36 +139,3 @@ def log_output() -> Iterator[io.StringIO]:
     configure_logging(json=True, stream=buffer)
     yield buffer
     configure_logging(json=True)
-
-
-def signup_body(**overrides: Any) -> dict[str, Any]:
-    """A valid signup body with a unique email and phone."""
-    n = uuid.uuid4().int % 10**10
-    body: dict[str, Any] = {
-        "name": "Asha Rao",
-        "email": f"asha{n}@example.com",
-        "mobile_number": f"9{n:09d}"[:10],
-        "password": "correct-horse-1",
-        "age": 27,
-        "gender": "female",
-        "interested_in": "male",
-        "intent": "dating",
-        "min_age": 24,
-        "max_age": 35,
-        "max_distance_km": 25,
-    }
-    body.update(overrides)
-    return body
-
-
-async def signup(client: Any, **overrides: Any) -> dict[str, Any]:
-    """Create an account over HTTP and return the answer (asserting 201)."""
-    resp = await client.post("/api/auth/signup", json=signup_body(**overrides))
-    body: dict[str, Any] = await resp.json()
-    assert resp.status == 201, body
-    return body
-
-
-def auth(token: str) -> dict[str, str]:
-    """An Authorization header."""
-    return {"Authorization": f"Bearer {token}"}

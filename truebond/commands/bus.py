@@ -144,10 +144,10 @@ class Bus:
         try:
             result: R = await handler(cmd, ctx, self.deps)
         except DomainError as exc:
-            log.info("command.refused", command=name, code=exc.code, ms=_ms(started))
+            log.info("command.refused", command=name, error_code=exc.code, ms=_ms(started))
             raise
         except TrueBondError as exc:
-            log.warning("command.failed", command=name, code=exc.code, error=type(exc).__name__, ms=_ms(started))
+            log.warning("command.failed", command=name, error_code=exc.code, error=type(exc).__name__, ms=_ms(started))
             raise
         except Exception as exc:
             log.warning("command.failed", command=name, error=type(exc).__name__, ms=_ms(started))
