@@ -18,7 +18,7 @@ from tests.support.accounts import auth, signup, signup_body
 from tests.support.secrets import TEST_JWT_SECRET
 from truebond import bootstrap
 from truebond.adapters.passwords import Passwords
-from truebond.api import routing, sockets
+from truebond.api import routing, socket_guards
 from truebond.api.app import all_routes
 from truebond.clock import OffsetClock
 from truebond.commands import identity
@@ -269,7 +269,7 @@ async def test_socket_refuses_other_origins_and_polling(client: Any) -> None:
 async def test_a_socket_that_never_authenticates_is_closed(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Engine.IO accepts the websocket before any Socket.IO CONNECT: without a deadline an
     unauthenticated client could hold sockets open forever (file descriptors, memory)."""
-    monkeypatch.setattr(sockets, "CONNECT_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(socket_guards, "CONNECT_TIMEOUT_SECONDS", 0.5)
     ws = await _open(client)
     try:
         assert (await ws.receive(timeout=5)).data.startswith("0")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,71 +11,16 @@ import socketio
 
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.support import otp_support
+from tests.support import sockets as socket_support
 from tests.support.accounts import auth, signup
+from tests.support.sockets import Listener, base_url
 from truebond import bootstrap
 from truebond.clock import OffsetClock
 from truebond.config import Settings
 
 mail = otp_support.mail
+listeners = socket_support.listeners
 settings = otp_support.settings
-
-
-class Listener:
-    """A python-socketio client that records what it receives."""
-
-    def __init__(self) -> None:
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.received: dict[str, list[Any]] = {}
-        self.gone = asyncio.Event()
-        self.arrived = asyncio.Event()
-        self.sio.on("disconnect", self._on_disconnect)
-        self.sio.on("*", self._on_any)
-
-    async def _on_disconnect(self, *args: Any) -> None:
-        self.gone.set()
-
-    async def _on_any(self, event: str, data: Any = None) -> None:
-        self.received.setdefault(event, []).append(data)
-        self.arrived.set()
-
-    async def connect(self, url: str, token: str | None) -> None:
-        """Connect over websocket with `auth: {token}` (or no auth at all)."""
-        await self.sio.connect(url, transports=["websocket"], auth=None if token is None else {"token": token}, wait_timeout=5)
-
-    async def wait_for(self, event: str, timeout: float = 5.0) -> Any:
-        """The first `event` payload, waiting for it to arrive."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while event not in self.received:
-            self.arrived.clear()
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise AssertionError(f"no {event} received")
-            try:
-                await asyncio.wait_for(self.arrived.wait(), remaining)
-            except TimeoutError:
-                pass
-        return self.received[event][0]
-
-
-@pytest.fixture
-async def listeners() -> AsyncIterator[Callable[[], Listener]]:
-    """Make clients; every one is disconnected at the end."""
-    made: list[Listener] = []
-
-    def make() -> Listener:
-        listener = Listener()
-        made.append(listener)
-        return listener
-
-    yield make
-    for listener in made:
-        if listener.sio.connected:
-            await listener.sio.disconnect()
-
-
-def base_url(client: Any) -> str:
-    """The test server's http://host:port."""
-    return str(client.make_url("")).rstrip("/")
 
 
 async def test_connect_needs_a_valid_token(client: Any, listeners: Callable[[], Listener]) -> None:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import socketio
@@ -23,7 +21,8 @@ from redis.exceptions import RedisError
 
 from truebond.adapters.ratelimit import DEFAULT_IP
 from truebond.adapters.socket_emitter import CHANNEL, SOCKETS_KEY, SOCKETS_TTL_SECONDS, session_room, user_room
-from truebond.api.routing import authenticate, ip_key, mask_ip, summarise_user_agent
+from truebond.api.routing import authenticate, mask_ip, summarise_user_agent
+from truebond.api.socket_guards import PING_INTERVAL_SECONDS, PING_TIMEOUT_SECONDS, GuardedServer, Refused, library_logger, remote_key_of
 from truebond.api.socket_routing import MAX_PAYLOAD_BYTES, SocketCaller, SocketRoute, SocketRouter
 from truebond.commands.bus import Bus, Context
 from truebond.commands.unit import Unit
@@ -35,141 +34,6 @@ from truebond.projections import sessions as sessions_view
 log = get_logger(__name__)
 
 PATH = "socket.io"
-PING_INTERVAL_SECONDS = 25
-PING_TIMEOUT_SECONDS = 20
-# An Engine.IO connection must have an authenticated Socket.IO connection within this time.
-CONNECT_TIMEOUT_SECONDS = 10.0
-DROP_TIMEOUT_SECONDS = 5.0
-# Socket.IO packet types (the first character of a packet).
-CONNECT, DISCONNECT, BINARY_EVENT, BINARY_ACK = "0", "1", "5", "6"
-
-
-def _remote_key(environ: dict[str, Any]) -> str:
-    """`ip_key` of the peer of the aiohttp request behind an Engine.IO environ."""
-    return ip_key(getattr(environ.get("aiohttp.request"), "remote", None))
-
-
-class Refused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
-    """A refused connect; the client sees only `{"message": "unauthorized"}` (or "unavailable")."""
-
-
-class _Throttle(logging.Filter):
-    """Let through at most `burst` records of one message template per `window` seconds.
-
-    Engine.IO logs a traceback for every malformed packet it reads (before Socket.IO, and so
-    before any token is checked): without a cap, a websocket could write the log at line rate.
-    """
-
-    def __init__(self, burst: int = 5, window: float = 60.0) -> None:
-        super().__init__()
-        self._burst = burst
-        self._window = window
-        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, str(record.msg)[:200])
-        now = time.monotonic()
-        started, count = self._seen.get(key, (now, 0))
-        if now - started >= self._window:
-            started, count = now, 0
-        if len(self._seen) > 1000:
-            self._seen.clear()
-        self._seen[key] = (started, count + 1)
-        return count < self._burst
-
-
-def _library_logger(name: str) -> logging.Logger:
-    """The logger handed to python-socketio or python-engineio.
-
-    Given `False`, both libraries log through their own module loggers with a plain
-    StreamHandler of their own: lines that bypass the masking processor. A logger of ours
-    propagates to the masked root handler instead; below WARNING they would log packet payloads
-    (a CONNECT packet carries the access token), and their errors are throttled.
-    """
-    logger = logging.getLogger(name)
-    logger.setLevel(logging.WARNING)
-    if not any(isinstance(f, _Throttle) for f in logger.filters):
-        logger.addFilter(_Throttle())
-    return logger
-
-
-class _GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio's server with the guards an Internet-facing endpoint needs and it lacks.
-
-    - An Engine.IO handshake counts against the per-IP limit (`admit`) before any token is seen.
-    - Engine.IO accepts a websocket before the Socket.IO CONNECT that carries the token: a
-      connection without an authenticated Socket.IO connection CONNECT_TIMEOUT_SECONDS after its
-      handshake, or after a refused or ended CONNECT, or after the server disconnected it (a
-      revoked session), is closed. python-socketio only asks the client to go, and anyone could
-      otherwise hold websockets open without a token for as long as they answer pings.
-    - Packets are JSON only: no event of the API carries binary data, and for a binary packet the
-      server buffers as many attachments as the packet announces (up to ten billion, each frame up
-      to 64 KiB) until the last one arrives: memory without bound.
-    - A malformed packet closes the connection (python-socketio would log a traceback for every
-      one and carry on: a log flood for the price of a websocket).
-    """
-
-    def __init__(self, *args: Any, admit: Callable[[dict[str, Any]], Awaitable[bool]], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._admit = admit
-        self._deadlines: dict[str, asyncio.Task[None]] = {}
-
-    def _connected(self, eio_sid: str) -> bool:
-        sid = self.manager.sid_from_eio_sid(eio_sid, "/")
-        return sid is not None and bool(self.manager.is_connected(sid, "/"))
-
-    async def _drop(self, eio_sid: str) -> None:
-        """Close the Engine.IO connection and its websocket now, whatever the client does."""
-        socket = self.eio.sockets.get(eio_sid)
-        await bounded(self.eio.disconnect(eio_sid), name="engineio.disconnect", seconds=DROP_TIMEOUT_SECONDS)
-        if socket is not None:
-            # Engine.IO's writer would hold the websocket until its next poll timed out (45 s);
-            # an empty poll makes it close the websocket at once.
-            socket.queue.put_nowait(None)
-
-    async def _connect_deadline(self, eio_sid: str) -> None:
-        await asyncio.sleep(CONNECT_TIMEOUT_SECONDS)
-        self._deadlines.pop(eio_sid, None)
-        if not self._connected(eio_sid):
-            await self._drop(eio_sid)
-
-    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> bool | None:
-        if not await self._admit(environ):
-            return False  # Engine.IO answers 401 and opens nothing
-        await super()._handle_eio_connect(eio_sid, environ)
-        self._deadlines[eio_sid] = asyncio.create_task(self._connect_deadline(eio_sid))
-        return None
-
-    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
-        if not isinstance(data, str) or data[:1] in (BINARY_EVENT, BINARY_ACK):
-            await self._drop(eio_sid)
-            return
-        try:
-            await super()._handle_eio_message(eio_sid, data)
-        except (ValueError, TypeError):
-            await self._drop(eio_sid)
-            return
-        if data[:1] in (CONNECT, DISCONNECT) and not self._connected(eio_sid):
-            await self._drop(eio_sid)
-
-    async def disconnect(self, sid: str, namespace: str | None = None, ignore_queue: bool = False) -> None:
-        """Disconnect a Socket.IO client and, on the server that holds it, its connection too."""
-        eio_sid = self.manager.eio_sid_from_sid(sid, namespace or "/")
-        await super().disconnect(sid, namespace=namespace, ignore_queue=ignore_queue)
-        if eio_sid is not None and not self._connected(eio_sid):
-            await self._drop(eio_sid)
-
-    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
-        deadline = self._deadlines.pop(eio_sid, None)
-        if deadline is not None:
-            deadline.cancel()
-        await super()._handle_eio_disconnect(eio_sid, reason)
-
-    def cancel_deadlines(self) -> None:
-        """Stop the pending connect deadlines (the server is shutting down)."""
-        for deadline in self._deadlines.values():
-            deadline.cancel()
-        self._deadlines.clear()
 
 
 class SocketServer:
@@ -179,7 +43,7 @@ class SocketServer:
         self._redis = redis
         self._router = SocketRouter(routes)
         self._manager = socketio.AsyncRedisManager(manager_url, channel=CHANNEL) if manager_url else None
-        self.sio = _GuardedServer(
+        self.sio = GuardedServer(
             admit=self._admit,
             async_mode="aiohttp",
             client_manager=self._manager,
@@ -188,8 +52,8 @@ class SocketServer:
             ping_interval=PING_INTERVAL_SECONDS,
             ping_timeout=PING_TIMEOUT_SECONDS,
             max_http_buffer_size=MAX_PAYLOAD_BYTES,
-            logger=_library_logger("truebond.socketio"),
-            engineio_logger=_library_logger("truebond.engineio"),
+            logger=library_logger("truebond.socketio"),
+            engineio_logger=library_logger("truebond.engineio"),
         )
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
@@ -211,7 +75,7 @@ class SocketServer:
         if unit is None:
             return False
         try:
-            await unit.limiter.hit(DEFAULT_IP, _remote_key(environ))
+            await unit.limiter.hit(DEFAULT_IP, remote_key_of(environ))
         except TrueBondError:
             return False
         return True
@@ -224,7 +88,7 @@ class SocketServer:
         if not isinstance(token, str) or not token or len(token) > 4096:
             raise Refused("unauthorized")
         try:
-            await unit.limiter.hit(DEFAULT_IP, _remote_key(environ))
+            await unit.limiter.hit(DEFAULT_IP, remote_key_of(environ))
             caller = await authenticate(unit, token)
             await self._redis.sadd(SOCKETS_KEY + caller.session_id, sid)
             await self._redis.expire(SOCKETS_KEY + caller.session_id, SOCKETS_TTL_SECONDS)
@@ -246,7 +110,7 @@ class SocketServer:
                 "session_id": caller.session_id,
                 "ip": mask_ip(getattr(request, "remote", None)),
                 "device": summarise_user_agent(request.headers.get("User-Agent") if request is not None else None),
-                "remote": _remote_key(environ),
+                "remote": remote_key_of(environ),
             },
         )
         await self.sio.enter_room(sid, user_room(caller.user_id))
