@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import socketio
 from aiohttp import web
@@ -36,11 +36,36 @@ log = get_logger(__name__)
 PATH = "socket.io"
 
 
+class SocketLifecycle(Protocol):
+    """Something that follows sockets coming and going (presence leases, call grace periods)."""
+
+    async def connected(self, caller: SocketCaller, bus: Bus) -> None:
+        """An authenticated socket joined its rooms."""
+        ...
+
+    async def disconnected(self, caller: SocketCaller, bus: Bus) -> None:
+        """An authenticated socket is gone (closed, dropped, revoked or timed out)."""
+        ...
+
+    async def close(self) -> None:
+        """The server is shutting down: stop background work."""
+        ...
+
+
 class SocketServer:
     """The python-socketio server and the Notifier the commands use."""
 
-    def __init__(self, redis: Any, *, manager_url: str | None, cors_origin: str, routes: Iterable[SocketRoute] = ()) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        manager_url: str | None,
+        cors_origin: str,
+        routes: Iterable[SocketRoute] = (),
+        lifecycle: Iterable[SocketLifecycle] = (),
+    ) -> None:
         self._redis = redis
+        self._lifecycle = list(lifecycle)
         self._router = SocketRouter(routes)
         self._manager = socketio.AsyncRedisManager(manager_url, channel=CHANNEL) if manager_url else None
         self.sio = GuardedServer(
@@ -116,6 +141,18 @@ class SocketServer:
         await self.sio.enter_room(sid, user_room(caller.user_id))
         await self.sio.enter_room(sid, session_room(caller.session_id))
         log.info("socket.connected", user_id=caller.user_id)
+        await self._tell("connected", SocketCaller(sid=sid, user_id=caller.user_id, session_id=caller.session_id))
+
+    async def _tell(self, what: str, caller: SocketCaller) -> None:
+        """Let each lifecycle follower know; one that fails is logged and does not stop the rest."""
+        bus = self._bus
+        if bus is None:
+            return
+        for follower in self._lifecycle:
+            try:
+                await getattr(follower, what)(caller, bus)
+            except Exception as exc:  # noqa: BLE001 - a follower's failure must not break the connection handling
+                log.warning("socket.lifecycle_failed", step=what, follower=type(follower).__name__, error=type(exc).__name__)
 
     async def _event(self, event: str, sid: str, *args: Any) -> dict[str, Any] | None:
         """Every client event: through the socket route table; the return value is the ack."""
@@ -139,9 +176,13 @@ class SocketServer:
         return await self._router.dispatch(event, caller, data, bus=bus, ctx=ctx)
 
     async def _disconnect(self, sid: str, reason: Any = None) -> None:
-        with contextlib.suppress(KeyError):
+        try:
             session = await self.sio.get_session(sid)
-            await self._forget(str(session.get("session_id", "")), sid)
+        except KeyError:
+            return
+        await self._forget(str(session.get("session_id", "")), sid)
+        if "user_id" in session:
+            await self._tell("disconnected", SocketCaller(sid=sid, user_id=str(session["user_id"]), session_id=str(session["session_id"])))
 
     async def _forget(self, session_id: str, sid: str) -> None:
         if not session_id:
@@ -181,6 +222,8 @@ class SocketServer:
         inside redis-py on Python 3.11, after which it would wait for a pubsub message for ever.
         """
         self.sio.cancel_deadlines()
+        for follower in self._lifecycle:
+            await bounded(follower.close(), name=f"socket.{type(follower).__name__}.close")
         await bounded(self.sio.shutdown(), name="engineio.shutdown")
         # Engine.IO creates the monitor's stop event inside the monitor task itself: a shutdown
         # that comes before the task's first step finds no event to set and leaves it running.
