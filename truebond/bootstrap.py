@@ -19,8 +19,9 @@ from truebond.adapters.socket_emitter import SocketEmitter
 from truebond.adapters.storage import from_settings as storage_from_settings
 from truebond.adapters.stripe_gateway import StripeGateway
 from truebond.adapters.tokens import AccessTokens
-from truebond.api.socket_rooms import SOCKET_ROUTES
-from truebond.api.sockets import SocketServer
+from truebond.api import socket_rooms
+from truebond.api.socket_routing import SocketRoute
+from truebond.api.sockets import SocketLifecycle, SocketServer
 from truebond.clock import Clock, SystemClock
 from truebond.commands import account, identity, maintenance, otp, payments, profile
 from truebond.commands.bus import Bus, merge_handlers, merge_reactions
@@ -78,11 +79,26 @@ class Runtime:
             self.embedded_redis.stop()
 
 
-def _notifier(redis: Any, redis_url: str, settings: Settings, *, sockets: bool, embedded: bool) -> Notifier:
+# Every area's socket events (SocketRoute tables), served by the web process.
+SOCKET_TABLES: list[list[SocketRoute]] = [socket_rooms.SOCKET_ROUTES]
+
+
+def _socket_lifecycle(redis: Any, clock: Clock) -> list[SocketLifecycle]:
+    """What follows sockets coming and going in a web process."""
+    return []
+
+
+def _notifier(redis: Any, redis_url: str, settings: Settings, clock: Clock, *, sockets: bool, embedded: bool) -> Notifier:
     """The web process serves the sockets; a worker pushes through the Redis channel."""
     if sockets:
         # Dev's in-process Redis: sockets live in this one process, so the in-memory manager.
-        return SocketServer(redis, manager_url=None if embedded else redis_url, cors_origin=settings.frontend_origin, routes=SOCKET_ROUTES)
+        return SocketServer(
+            redis,
+            manager_url=None if embedded else redis_url,
+            cors_origin=settings.frontend_origin,
+            routes=[route for table in SOCKET_TABLES for route in table],
+            lifecycle=_socket_lifecycle(redis, clock),
+        )
     return NullNotifier() if embedded else SocketEmitter(redis, redis_url)
 
 
@@ -118,7 +134,7 @@ async def build(
         storage=storage_from_settings(settings),
         otp=OtpStore(redis, derive_key(settings.jwt_secret), clock),
         email=build_email_sender(settings),
-        notifier=_notifier(redis, redis_url, settings, sockets=sockets, embedded=embedded is not None),
+        notifier=_notifier(redis, redis_url, settings, clock, sockets=sockets, embedded=embedded is not None),
         stripe=StripeGateway(settings.stripe_secret_key, settings.stripe_api_base),
     )
     bus = Bus(unit, merge_handlers(a.HANDLERS for a in AREAS), merge_reactions(a.REACTIONS for a in AREAS))
