@@ -17,16 +17,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Result, database, event_store, insert_one_baseline, table, timed
+from common import Result, database, event_store, insert_one_baseline, scale, table, timed
 
 from truebond.events.base import Head, Meta
 from truebond.events.ledger import CoinsDeducted
 from truebond.events.store import EventStore
 
 REAL = bool(os.environ.get("TRUEBOND_BENCH_MONGO_URL"))
-SEQUENTIAL = 5000 if REAL else 2000
-STREAMS = 100
-PER_STREAM = 50 if REAL else 20
+SEQUENTIAL = scale(5000 if REAL else 2000)
+STREAMS = scale(100, 4)
+PER_STREAM = scale(50 if REAL else 20, 3)
 DEADLINE_S = 15.0  # per measurement, so the whole script stays well under a minute
 META = Meta(actor="system", request_id="bench")
 

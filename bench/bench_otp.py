@@ -31,15 +31,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import redis
 import redis.asyncio as aioredis
-from common import Result, timed
+from common import Result, scale, timed
 
-from truebond.adapters.otp_store import OtpStore, derive_key, email_hash
+from truebond.adapters.otp_store import OtpStore, derive_key
 from truebond.clock import SystemClock
+from truebond.commands.identity import digest as email_hash
 
 ENV = "TRUEBOND_BENCH_REDIS_URL"
 DEFAULT_URL = "redis://127.0.0.1:6379/15"
-COUNT = 5000
-CONCURRENCY = 50
+COUNT = scale(5000, 20)
+CONCURRENCY = scale(50, 4)
 DEADLINE_S = 10.0  # per measurement: the script stays well under a minute
 
 Op = Callable[[int, str, str], Awaitable[None]]

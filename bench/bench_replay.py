@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import backend, database, event_store, insert_one_baseline, table, timed
+from common import backend, database, event_store, insert_one_baseline, scale, table, timed
 
 from truebond.events.base import Head, Meta
 from truebond.events.ledger import CoinsDeducted, SignupBonusGranted
@@ -29,8 +29,8 @@ from truebond.projections.inline import Projections
 from truebond.projections.ledger import coins
 
 REAL = bool(os.environ.get("TRUEBOND_BENCH_MONGO_URL"))
-ACCOUNTS = 100
-PER_ACCOUNT = 100 if REAL else 50  # 10,000 events on MongoDB, 5,000 in memory
+ACCOUNTS = scale(100, 3)
+PER_ACCOUNT = scale(100 if REAL else 50, 3)  # 10,000 events on MongoDB, 5,000 in memory
 GENERATE_DEADLINE_S = 15.0  # the replay of what is written takes about as long again
 
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import aiohttp
 import stripe
 from aiohttp import web
-from common import Result, database, table, timed
+from common import Result, database, scale, table, timed
 
 from truebond import bootstrap
 from truebond.adapters.redis_client import free_port
@@ -36,8 +36,8 @@ from truebond.events.base import Meta
 from truebond.logging import configure_logging
 
 REAL = bool(os.environ.get("TRUEBOND_BENCH_MONGO_URL"))
-EVENTS = int(os.environ.get("BENCH_EVENTS", "0")) or (2000 if REAL else 600)
-CONCURRENCY = 16
+EVENTS = int(os.environ.get("BENCH_EVENTS", "0")) or scale(2000 if REAL else 600, 8)
+CONCURRENCY = scale(16, 2)
 DEADLINE_S = 20.0  # per measurement, so the whole script stays around a minute at most
 SECRET = "whsec_bench_secret_0123456789abcdef"
 JWT = "bench-jwt-secret-that-is-long-enough-0123456789"

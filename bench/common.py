@@ -22,6 +22,18 @@ from truebond.events.crypto import SubjectKeys
 from truebond.events.store import EventStore
 
 ENV = "TRUEBOND_BENCH_MONGO_URL"
+# Set by the test that runs every bench script, so none can rot unnoticed: tiny sizes, same code.
+TINY_ENV = "TRUEBOND_BENCH_TINY"
+
+
+def tiny() -> bool:
+    """Whether this run only proves the script still works (TRUEBOND_BENCH_TINY=1)."""
+    return os.environ.get(TINY_ENV) == "1"
+
+
+def scale(normal: int, small: int = 10) -> int:
+    """`normal`, or `small` in a tiny run."""
+    return small if tiny() else normal
 
 
 def backend() -> str:

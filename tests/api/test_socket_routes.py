@@ -24,9 +24,7 @@ async def _connected(client: Any, listeners: Callable[[], Listener]) -> tuple[di
     return user, socket
 
 
-async def test_join_with_the_callers_own_id_changes_nothing_and_answers_nothing(
-    client: Any, listeners: Callable[[], Listener]
-) -> None:
+async def test_join_with_the_callers_own_id_changes_nothing_and_answers_nothing(client: Any, listeners: Callable[[], Listener]) -> None:
     user, socket = await _connected(client, listeners)
     assert await socket.sio.call("join", {"user_id": user["user"]["id"]}, timeout=5) is None
     assert socket.sio.connected
