@@ -100,7 +100,11 @@ async def test_cookie_refresh_from_another_origin_is_refused(client: Any) -> Non
     account = await signup(client)
     cookies = {REFRESH_COOKIE: account["refresh_token"]}
     for origin in ("https://evil.example", "null", "https://app.truebond.test.evil.example"):
-        resp = await client.post("/api/auth/refresh", data="{}", headers={"Origin": origin, "Content-Type": "text/plain"}, cookies=cookies)
+        # The form a page can send without a preflight is not even read as JSON...
+        plain = await client.post("/api/auth/refresh", data="{}", headers={"Origin": origin, "Content-Type": "text/plain"}, cookies=cookies)
+        assert plain.status == 415, origin
+        # ...and a JSON post from another origin (a client that skips CORS) is refused too.
+        resp = await client.post("/api/auth/refresh", json={}, headers={"Origin": origin}, cookies=cookies)
         assert resp.status == 403, origin
     # The token was not rotated by the refused attempts: the real frontend still refreshes with it.
     ok = await client.post("/api/auth/refresh", json={}, headers={"Origin": FRONTEND}, cookies=cookies)

@@ -246,3 +246,15 @@ async def test_surrounding_whitespace_is_stripped(client: Any) -> None:
     status, body = await post_signup(client, name="   Kiran Das   ")
     assert status == 201, body
     assert body["user"]["name"] == "Kiran Das"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None])
+@pytest.mark.parametrize("path", ["/api/auth/login", "/api/auth/signup", "/api/auth/otp/send-for-login", "/api/auth/forgot-password"])
+async def test_json_routes_refuse_bodies_that_are_not_declared_json(client: Any, path: str, content_type: str | None) -> None:
+    """A page on any origin can post text/plain without a CORS preflight: such a body is never parsed."""
+    body = json.dumps({"email": "someone@example.com", "password": "correct-horse-1"}).encode()
+    headers = {"Content-Type": content_type} if content_type else {}
+    resp = await client.post(path, data=body, headers=headers, skip_auto_headers=["Content-Type"])
+    answer = await resp.json()
+    assert resp.status == 415, answer
+    assert answer["code"] == "unsupported_media_type"

@@ -78,4 +78,8 @@ class AccessTokens:
             raise InvalidToken("expired")
         if issued_at > now + CLOCK_SKEW_SECONDS:
             raise InvalidToken("issued in the future")
+        # A token that claims a longer life than the policy grants was not issued by this code
+        # (or by a signer that must not be trusted with the key): refuse it whatever its `exp`.
+        if expires_at - issued_at > ACCESS_TTL_SECONDS:
+            raise InvalidToken("lifetime over the policy")
         return AccessClaims(str(claims["sub"]), str(claims["sid"]), str(claims["role"]), expires_at)

@@ -65,7 +65,9 @@ async def read_json(request: web.Request, limit: int = JSON_LIMIT) -> Any:
     raw = await read_capped(request, limit)
     if not raw.strip():
         return {}
-    if request.content_type not in ("application/json", "text/plain", "application/octet-stream", ""):
+    # Only application/json: a browser may send text/plain (or no type) cross-origin without a
+    # preflight, so accepting it would let any page post to login, signup or the OTP routes.
+    if request.content_type != "application/json":
         raise UnsupportedMediaType("Expected application/json")
     try:
         data = json.loads(raw.decode("utf-8-sig"))
