@@ -15,9 +15,17 @@ from truebond.api.routes_auth import INTENTS, INTERESTS, me_body, min_le_max
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import integer, strict, text
 from truebond.commands import profile
-from truebond.commands.profile import ProfileChanges
+from truebond.commands.profile import (
+    RegisterFcmToken,
+    RemoveFcmToken,
+    UpdatePreferences,
+    UpdateProfile,
+    UpdateSettings,
+    UploadPhoto,
+)
 from truebond.errors import BadRequest, ImageTooLarge, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from truebond.projections import ledger as ledger_view
+from truebond.projections import users as users_view
 
 UPLOADS = Policy("photo_upload", "30/hour")
 # The multipart envelope around a 5 MiB file: boundaries and part headers.
@@ -96,20 +104,22 @@ def public_body(user: dict[str, Any]) -> dict[str, Any]:
 
 async def get_profile(req: Req) -> web.StreamResponse:
     """GET /api/users/profile/{user_id}: a public profile; unknown, deleted or hidden → 404."""
-    user = await profile.public_profile(req.unit, req.me.user_id, req.param("user_id"))
+    user = await users_view.public_profile(req.unit.db, req.me.user_id, req.param("user_id"))
+    if user is None:
+        raise NotFound("User not found")
     return json_response(public_body(user))
 
 
 async def update_profile(req: Req) -> web.StreamResponse:
     """PUT /api/users/profile: name, bio, intent and the order/subset of the caller's photos."""
-    user = await profile.update_profile(req.unit, req.me.user_id, ProfileChanges(**req.body), req.client.request_id)
+    user = await req.bus.handle(UpdateProfile(req.me.user_id, **req.body), req.ctx)
     coins = await ledger_view.coins(req.unit.db, req.me.user_id)
     return json_response({"message": "Profile updated", "user": me_body(user, coins)})
 
 
 async def update_preferences(req: Req) -> web.StreamResponse:
     """PUT /api/users/preferences: min_age ≤ max_age after merging with the stored values."""
-    preferences = await profile.update_preferences(req.unit, req.me.user_id, req.body, req.client.request_id)
+    preferences = await req.bus.handle(UpdatePreferences(req.me.user_id, **req.body), req.ctx)
     return json_response({"message": "Preferences updated", "preferences": preferences})
 
 
@@ -120,19 +130,19 @@ async def get_settings(req: Req) -> web.StreamResponse:
 
 async def update_settings(req: Req) -> web.StreamResponse:
     """POST /api/settings: merge a partial."""
-    settings = await profile.update_settings(req.unit, req.me.user_id, req.body, req.client.request_id)
+    settings = await req.bus.handle(UpdateSettings(req.me.user_id, req.body), req.ctx)
     return json_response({"success": True, "settings": settings})
 
 
 async def register_fcm_token(req: Req) -> web.StreamResponse:
     """POST /api/users/fcm-token: store the device token (push delivery is gone; stored only)."""
-    await profile.register_fcm_token(req.unit, req.me.user_id, req.body["token"], req.client.request_id)
+    await req.bus.handle(RegisterFcmToken(req.me.user_id, req.body["token"]), req.ctx)
     return json_response({"success": True, "message": "Token registered"})
 
 
 async def remove_fcm_token(req: Req) -> web.StreamResponse:
     """DELETE /api/users/fcm-token: remove that token, or every token when none is given."""
-    await profile.remove_fcm_token(req.unit, req.me.user_id, req.body.get("token"), req.client.request_id)
+    await req.bus.handle(RemoveFcmToken(req.me.user_id, req.body.get("token")), req.ctx)
     return json_response({"success": True, "message": "Token removed"})
 
 
@@ -165,7 +175,8 @@ async def read_upload(request: web.Request) -> bytes:
 
 async def upload_photo(req: Req) -> web.StreamResponse:
     """POST /api/users/upload-photo: check, re-encode, store and append a photo (409 at 5)."""
-    await profile.ensure_room_for_photo(req.unit, req.me.user_id)
+    # Refused before the body is read: the caller's account as this request authenticated it.
+    profile.ensure_room_for_photo(req.me.user)
     data = await read_upload(req.request)
     try:
         image = await images.clean_async(data)
@@ -173,8 +184,8 @@ async def upload_photo(req: Req) -> web.StreamResponse:
         raise ImageTooLarge(exc.reason) from None
     except images.NotAnImage as exc:
         raise UnsupportedMediaType(exc.reason) from None
-    url, user = await profile.add_photo(req.unit, req.me.user_id, image, req.client.request_id)
-    return json_response({"url": url, "profile_pictures": list(user.get("profile_pictures", []))})
+    added = await req.bus.handle(UploadPhoto(req.me.user_id, image), req.ctx)
+    return json_response({"url": added.url, "profile_pictures": added.profile_pictures})
 
 
 async def media(req: Req) -> web.StreamResponse:

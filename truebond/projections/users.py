@@ -20,6 +20,7 @@ from truebond.events.profile import (
     SettingsUpdated,
     decode_urls,
 )
+from truebond.projections import blocks
 from truebond.projections.views import StreamDocView, Update
 
 
@@ -202,6 +203,18 @@ async def by_email(db: Any, email: str) -> dict[str, Any] | None:
 async def by_id(db: Any, user_id: str) -> dict[str, Any] | None:
     """One account by id."""
     doc: dict[str, Any] | None = await db[USERS.collection].find_one({"_id": user_id})
+    return doc
+
+
+async def public_profile(db: Any, viewer_id: str, target_id: str) -> dict[str, Any] | None:
+    """The target's account if the viewer may see it; None when unknown, not active or blocked either way."""
+    if not target_id or len(target_id) > 64:
+        return None
+    doc = await by_id(db, target_id)
+    if doc is None or doc.get("status") != "active":
+        return None
+    if viewer_id != target_id and await blocks.blocked_either_way(db, viewer_id, target_id):
+        return None
     return doc
 
 
