@@ -13,11 +13,11 @@ from pathlib import Path
 from aiohttp import web
 
 from truebond import bootstrap
-from truebond.commands import maintenance
 from truebond.config import ConfigError, Mode, Settings, load_settings
 from truebond.lifecycle import bounded
 from truebond.logging import configure_logging, get_logger
 from truebond.projections.follower import Projector
+from truebond.workers import maintenance
 from truebond.workers.reactions import reactions_follower
 
 log = get_logger("truebond.cli")
@@ -88,7 +88,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
         # One process in dev: the projector and the maintenance sweep run beside the API.
         tasks.append(asyncio.create_task(Projector(unit.projections).run(stop)))
         tasks.append(asyncio.create_task(reactions_follower(runtime.bus).run(stop)))
-        tasks.append(asyncio.create_task(maintenance.run(unit, stop)))
+        tasks.append(asyncio.create_task(maintenance.run(runtime.bus, stop)))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
@@ -140,7 +140,7 @@ async def _project(settings: Settings) -> None:
     await asyncio.gather(
         Projector(runtime.unit.projections).run(stop),
         reactions_follower(runtime.bus).run(stop),
-        maintenance.run(runtime.unit, stop),
+        maintenance.run(runtime.bus, stop),
     )
     await runtime.close()
 
@@ -183,7 +183,8 @@ async def _indexes(settings: Settings) -> int:
 
 
 async def _roles(settings: Settings, action: str, email: str, role: str, reason: str) -> int:
-    from truebond.commands import identity
+    from truebond.commands.bus import Context
+    from truebond.commands.identity import SetRole
     from truebond.errors import Conflict, NotFound
 
     runtime = await bootstrap.build(settings, sockets=False)
@@ -191,7 +192,7 @@ async def _roles(settings: Settings, action: str, email: str, role: str, reason:
         new_role = role if action == "grant" else "user"
         # A revoke takes away only the role named: revoking `admin` leaves a super_admin alone.
         expected = role if action == "revoke" else None
-        user_id, previous = await identity.set_role(runtime.unit, email, new_role, reason, actor="system:cli", expected=expected)
+        change = await runtime.bus.handle(SetRole(email, new_role, reason, expected=expected), Context.system("cli"))
     except NotFound:
         say("no account with that email")
         return 1
@@ -200,7 +201,7 @@ async def _roles(settings: Settings, action: str, email: str, role: str, reason:
         return 1
     finally:
         await runtime.close()
-    say(f"user {user_id}: role {previous} -> {new_role}")
+    say(f"user {change.user_id}: role {change.previous} -> {new_role}")
     return 0
 
 

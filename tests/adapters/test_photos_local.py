@@ -13,7 +13,7 @@ from tests.support.accounts import auth, signup
 from tests.support.photos import gps_jpeg, png_bytes, upload
 from truebond import bootstrap
 from truebond.adapters.storage import LocalStorage, S3Storage, StorageUnavailable, from_settings
-from truebond.commands import maintenance
+from truebond.workers import maintenance
 
 
 @pytest.fixture
@@ -105,10 +105,10 @@ async def test_photo_storage_down_at_deletion_holds_the_key_until_the_sweep_remo
     # The photo URL lives only in the (encrypted) events now: the key must outlive the photo.
     assert await local.get(body["url"]) is not None
     assert (await runtime.unit.db["subject_keys"].find_one({"_id": user_id}))["key"] is not None
-    assert (await maintenance.sweep_once(runtime.unit)).erasures_finished == 0
+    assert (await maintenance.sweep_once(runtime.bus)).erasures_finished == 0
 
     monkeypatch.undo()
-    assert (await maintenance.sweep_once(runtime.unit)).erasures_finished == 1
+    assert (await maintenance.sweep_once(runtime.bus)).erasures_finished == 1
     assert await local.get(body["url"]) is None
     assert list((local.root / "photos").iterdir()) == []
     assert (await runtime.unit.db["subject_keys"].find_one({"_id": user_id}))["key"] is None

@@ -21,8 +21,8 @@ from truebond.adapters.passwords import Passwords
 from truebond.api import routing, socket_guards
 from truebond.api.app import all_routes
 from truebond.clock import OffsetClock
-from truebond.commands import identity
-from truebond.commands.identity import Client
+from truebond.commands.bus import Context
+from truebond.commands.identity import Logout, PasswordLogin
 from truebond.errors import RateLimited
 from truebond.events.base import Meta
 from truebond.projections import sessions as sessions_view
@@ -58,11 +58,11 @@ async def test_logout_all_ends_every_session_even_past_two_hundred(client: Any, 
     """An attacker with a stolen password keeps an old session, then buries it under 200 newer
     ones: logout-all and a password reset (the same revoke_all) must still end it."""
     victim = await signup(client)
-    user_id = victim["user"]["id"]
-    planted = await identity.start_session(runtime.unit, user_id, "user", "attacker", Client(ip="x", device="x"), method="password")
+    email, somewhere = victim["user"]["email"], Context(actor="anonymous", ip="x", device="x")
+    planted = (await runtime.bus.handle(PasswordLogin(email, "correct-horse-1", device_id="attacker"), somewhere)).tokens
     clock.advance(1)
     for _ in range(205):
-        await identity.start_session(runtime.unit, user_id, "user", None, Client(ip="x", device="x"), method="password")
+        await runtime.bus.handle(PasswordLogin(email, "correct-horse-1"), somewhere)
     clock.advance(1)
 
     resp = await client.post("/api/auth/logout-all", headers=auth(victim["access_token"]))
@@ -85,7 +85,7 @@ async def test_a_logout_racing_a_cache_miss_does_not_leave_the_session_allowed(
         doc = await real_get(db, sid)
         # The logout lands between the read and the allow-list write.
         monkeypatch.setattr(sessions_view, "get", real_get)
-        await identity.revoke_session(runtime.unit, account["user"]["id"], sid, "logout", Meta(actor="test"))
+        await runtime.bus.handle(Logout(account["user"]["id"], sid), Context(actor=f"user:{account['user']['id']}"))
         return doc
 
     monkeypatch.setattr(sessions_view, "get", stale_then_revoked)

@@ -16,9 +16,11 @@ from tests.support.secrets import TEST_JWT_SECRET
 from truebond import bootstrap
 from truebond.adapters.tokens import ACCESS_TTL_SECONDS
 from truebond.clock import OffsetClock
-from truebond.commands import identity
-from truebond.commands.identity import Client
+from truebond.commands.account import FinishErasure
+from truebond.commands.bus import Context
+from truebond.commands.identity import PasswordLogin
 from truebond.errors import Unauthorized
+from truebond.workers.reactions import reactions_follower
 
 ANDROID_CHROME = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36"
 WINDOWS_FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0"
@@ -146,7 +148,7 @@ async def test_a_hundred_failures_in_an_hour_lock_the_account_for_an_hour(client
     # email+IP pair gets only 10 tries per 15 minutes, and the lock is per account, not per IP.
     for n in range(98):
         with pytest.raises(Unauthorized):
-            await identity.password_login(runtime.unit, email, f"guess-{n}", None, Client(ip=f"198.51.{n}.x", device="botnet"))
+            await runtime.bus.handle(PasswordLogin(email, f"guess-{n}"), Context(actor="anonymous", ip=f"198.51.{n}.x", device="botnet"))
 
     # The 99th failure, over HTTP, does not lock yet: the right password still opens a session.
     assert (await login(client, email, "guess-99")).status == 401
@@ -173,7 +175,9 @@ async def test_a_hundred_failures_in_an_hour_lock_the_account_for_an_hour(client
 async def test_failures_of_unknown_emails_lock_nothing(client: Any, runtime: bootstrap.Runtime) -> None:
     for n in range(3):
         with pytest.raises(Unauthorized):
-            await identity.password_login(runtime.unit, "ghost@example.com", f"guess-{n}", None, Client(ip="198.51.100.x", device="x"))
+            await runtime.bus.handle(
+                PasswordLogin("ghost@example.com", f"guess-{n}"), Context(actor="anonymous", ip="198.51.100.x", device="x")
+            )
     account = await signup(client, email="ghost@example.com")
     assert (await login(client, account["user"]["email"])).status == 200
 
@@ -557,12 +561,11 @@ async def test_refresh_for_an_account_deleted_with_its_revocation_still_pending_
 ) -> None:
     """The deletion is recorded but the step that revokes sessions failed (the sweep will finish
     it): the session is still live, and only the account's status stops its refresh token."""
-    from truebond.commands import account as account_commands
 
     async def erasure_fails(*args: Any, **kwargs: Any) -> int:
         raise ConnectionError("redis unavailable")
 
-    monkeypatch.setattr(account_commands, "finish_deletion", erasure_fails)
+    monkeypatch.setitem(runtime.bus.handlers, FinishErasure, erasure_fails)
     user = await signup(client)
     session_id = user["refresh_token"].split(".")[0]
     assert (await client.delete("/api/users/account", headers=auth(user["access_token"]))).status == 200
@@ -572,3 +575,23 @@ async def test_refresh_for_an_account_deleted_with_its_revocation_still_pending_
     body = await resp.json()
     assert resp.status == 401, body
     assert "access_token" not in body
+
+
+async def test_a_revocation_whose_reaction_was_lost_is_redriven_from_the_store(
+    client: Any, runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The logout's SessionRevoked is stored; its reaction (allow-list entry and sockets go) fails
+    in-process, and the reactions follower runs it again from the store."""
+    account = await signup(client)
+    token = account["access_token"]
+
+    async def redis_blip(session_id: str) -> None:
+        raise ConnectionError("redis unavailable")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(runtime.unit.sessions, "revoke", redis_blip)
+        assert (await client.post("/api/auth/logout", headers=auth(token))).status == 200
+    assert await me_status(client, token) == 200  # the stale allow-list entry still vouches for it
+
+    assert await reactions_follower(runtime.bus).run_once() > 0
+    assert await me_status(client, token) == 401

@@ -12,7 +12,8 @@ from tests.support.accounts import auth, signup
 from truebond import bootstrap
 from truebond.api.app import all_routes, create_app
 from truebond.api.routing import Req, Route, json_response
-from truebond.commands.identity import set_role
+from truebond.commands.bus import Context
+from truebond.commands.identity import RoleChange, SetRole
 
 PASSWORD = "correct-horse-1"
 
@@ -29,12 +30,18 @@ async def call(client: Any, route: Route, headers: dict[str, str] | None = None)
     return await client.request(route.method, concrete(route.path), **kwargs)
 
 
+async def set_role(runtime: bootstrap.Runtime, email: str, role: str, reason: str) -> RoleChange:
+    """What `truebond roles` does: SetRole through the bus, as the CLI."""
+    return await runtime.bus.handle(SetRole(email, role, reason), Context.system("cli"))
+
+
 async def make_admin(client: Any, runtime: bootstrap.Runtime, role: str = "admin") -> dict[str, Any]:
     """A signed-up account promoted with the CLI's command, logged in through /api/admin/login."""
     account = await signup(client)
     email = account["user"]["email"]
-    user_id, previous = await set_role(runtime.unit, email, role, "test setup", actor="system:cli")
-    assert user_id == account["user"]["id"] and previous == "user"
+    change = await set_role(runtime, email, role, "test setup")
+    user_id = change.user_id
+    assert user_id == account["user"]["id"] and change.previous == "user"
     resp = await client.post("/api/admin/login", json={"email": email, "password": PASSWORD})
     body: dict[str, Any] = await resp.json()
     assert resp.status == 200, body
@@ -46,7 +53,7 @@ async def make_admin(client: Any, runtime: bootstrap.Runtime, role: str = "admin
 
 async def test_admin_login_answers_exactly_token_name_and_role(client: Any, runtime: bootstrap.Runtime) -> None:
     account = await signup(client)
-    await set_role(runtime.unit, account["user"]["email"], "admin", "test setup", actor="system:cli")
+    await set_role(runtime, account["user"]["email"], "admin", "test setup")
     resp = await client.post("/api/admin/login", json={"email": account["user"]["email"], "password": PASSWORD})
     body = await resp.json()
     assert resp.status == 200, body
@@ -104,7 +111,7 @@ async def test_demotion_takes_effect_at_once(client: Any, runtime: bootstrap.Run
     admin = await make_admin(client, runtime)
     assert (await client.get("/api/admin/me", headers=auth(admin["access_token"]))).status == 200
 
-    _, previous = await set_role(runtime.unit, admin["email"], "user", "left the team", actor="system:cli")
+    previous = (await set_role(runtime, admin["email"], "user", "left the team")).previous
     assert previous == "admin"
 
     resp = await client.get("/api/admin/me", headers=auth(admin["access_token"]))
@@ -118,7 +125,7 @@ async def test_demotion_takes_effect_at_once(client: Any, runtime: bootstrap.Run
 async def test_set_role_refuses_unknown_roles(client: Any, runtime: bootstrap.Runtime) -> None:
     account = await signup(client)
     with pytest.raises(ValueError):
-        await set_role(runtime.unit, account["user"]["email"], "root", "nope", actor="system:cli")
+        await set_role(runtime, account["user"]["email"], "root", "nope")
     me = await (await client.get("/api/auth/me", headers=auth(account["access_token"]))).json()
     assert me["role"] == "user"
 

@@ -20,9 +20,11 @@ from truebond import bootstrap
 from truebond.adapters.redis_client import connect
 from truebond.adapters.session_cache import SessionCache
 from truebond.clock import OffsetClock
-from truebond.commands import account, maintenance
+from truebond.commands.account import FinishErasure
+from truebond.commands.bus import Context
 from truebond.config import Settings
-from truebond.events.base import Meta
+from truebond.workers import maintenance
+from truebond.workers.reactions import reactions_follower
 
 FORGOT = "/api/auth/forgot-password"
 VALIDATE = "/api/auth/validate-reset-token"
@@ -325,7 +327,7 @@ async def test_an_erasure_step_that_fails_is_finished_by_the_sweep(
     assert deferred and deferred[0]["error"] == "AutoReconnect"
     assert values[0] not in log_output.getvalue()
 
-    assert (await maintenance.sweep_once(runtime.unit)).erasures_finished == 1
+    assert (await maintenance.sweep_once(runtime.bus)).erasures_finished == 1
     assert (await runtime.unit.db["subject_keys"].find_one({"_id": user_id}))["key"] is None
     assert (await runtime.unit.store.load(f"user-{user_id}"))[0].event.name == "[erased]"  # type: ignore[attr-defined]
     assert "erasure_pending" not in await runtime.unit.db["users"].find_one({"_id": user_id})
@@ -333,8 +335,8 @@ async def test_an_erasure_step_that_fails_is_finished_by_the_sweep(
 
     # Running it again changes nothing: no new events anywhere.
     count = await runtime.unit.db["events"].count_documents({})
-    assert (await maintenance.sweep_once(runtime.unit)).erasures_finished == 0
-    assert await account.finish_deletion(runtime.unit, user_id, Meta(actor="system")) == 0
+    assert (await maintenance.sweep_once(runtime.bus)).erasures_finished == 0
+    assert await runtime.bus.handle(FinishErasure(user_id), Context.system("test")) == 0
     assert await runtime.unit.db["events"].count_documents({}) == count
     assert await runtime.unit.projections.diff() == []
 
@@ -372,11 +374,11 @@ async def test_redis_down_while_revoking_is_finished_by_the_sweep(
         assert (await runtime.unit.db["subject_keys"].find_one({"_id": user_id}))["key"] is None
         await asyncio.sleep(0.3)
         assert sock.connected and not gone.is_set()
-        assert (await maintenance.sweep_once(other.unit)).erasures_finished == 0  # Redis still down
+        assert (await maintenance.sweep_once(other.bus)).erasures_finished == 0  # Redis still down
 
         other.unit.redis, other.unit.sessions = live, SessionCache(live)
         other.unit.notifier._redis = live  # type: ignore[attr-defined]
-        assert (await maintenance.sweep_once(other.unit)).erasures_finished == 1
+        assert (await maintenance.sweep_once(other.bus)).erasures_finished == 1
         await asyncio.wait_for(gone.wait(), 5)
         assert (await stream_types(runtime, user_id)).count("AccountErased") == 1
         assert (await stream_types(runtime, user_id)).count("AccountDeleted") == 1
@@ -399,7 +401,7 @@ async def test_concurrent_deletions_erase_once(client: Any, runtime: bootstrap.R
     assert types.count("AccountDeleted") == 1 and types.count("AccountErased") == 1
     session_events = await runtime.unit.store.load(f"session-{user['refresh_token'].split('.')[0]}")
     assert [rec.type for rec in session_events].count("SessionRevoked") == 1
-    assert (await maintenance.sweep_once(runtime.unit)).erasures_finished == 0
+    assert (await maintenance.sweep_once(runtime.bus)).erasures_finished == 0
     assert await runtime.unit.projections.diff() == []
 
 
@@ -411,3 +413,27 @@ async def test_read_models_rebuild_the_same_after_deletions(client: Any, runtime
     assert await runtime.unit.projections.diff() == []
     await runtime.unit.projections.replay()
     assert await runtime.unit.db["users"].count_documents({"status": "deleted"}) == 2
+
+
+async def test_an_erasure_lost_in_process_is_finished_by_the_reactions_follower(
+    client: Any, runtime: bootstrap.Runtime, monkeypatch: pytest.MonkeyPatch, log_output: Any
+) -> None:
+    """The erasure is a reaction to AccountDeleted: when it fails before the answer, the follower
+    (beside the sweep) runs it again from the store."""
+    user = await signup(client)
+    user_id = user["user"]["id"]
+
+    async def erasure_fails(*args: Any) -> int:
+        raise ConnectionError("mongodb unavailable")
+
+    with monkeypatch.context() as patched:
+        patched.setitem(runtime.bus.handlers, FinishErasure, erasure_fails)
+        assert (await client.delete("/api/users/account", headers=auth(user["access_token"]))).status == 200
+    assert "AccountErased" not in await stream_types(runtime, user_id)
+    deferred = [json.loads(line) for line in log_output.getvalue().splitlines() if "erasure_deferred" in line]
+    assert [line["error"] for line in deferred] == ["ConnectionError"]
+
+    await reactions_follower(runtime.bus).run_once()
+    assert (await stream_types(runtime, user_id)).count("AccountErased") == 1
+    assert (await runtime.unit.db["subject_keys"].find_one({"_id": user_id}))["key"] is None
+    assert (await maintenance.sweep_once(runtime.bus)).erasures_finished == 0

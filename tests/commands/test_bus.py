@@ -127,3 +127,21 @@ def test_the_context_names_its_person_and_makes_the_meta() -> None:
     assert Context.system("bill").user_id is None
     meta = ctx.meta(actor="user:u2")
     assert (meta.actor, meta.request_id, meta.causation_id) == ("user:u2", "r", "c")
+
+
+async def test_what_a_handler_appended_before_refusing_is_reacted_to(runtime: Runtime) -> None:
+    """Stored events are facts: a handler that appends, then refuses (a reused refresh token
+    revokes its session, then answers 401), still has its events' reactions run."""
+    seen: list[str] = []
+
+    async def note_then_refuse(cmd: Note, ctx: Context, deps: Unit) -> int:
+        await note(cmd, ctx, deps)
+        raise Conflict("no")
+
+    async def remember(rec: Recorded, ctx: Context, bus: Bus) -> None:
+        seen.append(rec.id)
+
+    bus = Bus(runtime.unit, {Note: note_then_refuse}, {OtpExpired: [Reaction(remember)]})
+    with pytest.raises(Conflict):
+        await bus.handle(Note("s4", "c4"), Context(actor="system:test"))
+    assert seen == ["note:c4"]

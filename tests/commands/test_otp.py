@@ -16,8 +16,11 @@ from tests.support.accounts import auth, signup
 from tests.support.otp_support import otp_events, unknown_email, wrong
 from truebond import bootstrap
 from truebond.clock import OffsetClock
-from truebond.commands import identity, maintenance, otp
-from truebond.commands.identity import Client
+from truebond.commands import otp
+from truebond.commands.bus import Context
+from truebond.commands.identity import PasswordLogin, digest
+from truebond.commands.maintenance import RecordExpiredOtps
+from truebond.workers import maintenance
 
 SEND = "/api/auth/otp/send-for-login"
 LOGIN = "/api/auth/login-with-otp"
@@ -364,15 +367,15 @@ async def test_an_unused_code_is_recorded_as_expired_by_the_sweep(
     email = (await signup(client))["user"]["email"]
     await client.post(SEND, json={"email": email})
     code = mail.last_code(email)
-    assert (await maintenance.sweep_once(runtime.unit)).otp_expired == 0  # not expired yet
+    assert (await maintenance.sweep_once(runtime.bus)).otp_expired == 0  # not expired yet
     clock.advance(5 * 60 + 1)
-    assert (await maintenance.sweep_once(runtime.unit)).otp_expired == 1
+    assert (await maintenance.sweep_once(runtime.bus)).otp_expired == 1
     assert await otp_events(runtime, email) == ["OtpSent", "OtpExpired"]
-    assert (await maintenance.sweep_once(runtime.unit)).otp_expired == 0
+    assert (await maintenance.sweep_once(runtime.bus)).otp_expired == 0
     # Presenting it later is a failure, and the expiry is not recorded twice.
     assert (await client.post(LOGIN, json={"email": email, "otp_code": code})).status == 401
     assert await otp_events(runtime, email) == ["OtpSent", "OtpExpired", "OtpVerifyFailed"]
-    stream = await runtime.unit.store.load(f"otp-{identity.digest(email)}")
+    stream = await runtime.unit.store.load(f"otp-{digest(email)}")
     assert stream[1].meta.actor == "system"
     assert stream[0].event.code_id == stream[1].event.code_id  # type: ignore[attr-defined]
 
@@ -390,12 +393,12 @@ async def test_used_replaced_and_voided_codes_are_never_recorded_as_expired(
     assert (await client.post(SEND, json={"email": replaced})).status == 200
     clock.advance(5 * 60 - 30)
     # Only the idle code has run out; the replacement code is still live.
-    assert await otp.record_expired_codes(runtime.unit) == 1
+    assert await runtime.bus.handle(RecordExpiredOtps(), Context.system("test")) == 1
     assert (await otp_events(runtime, idle))[-1] == "OtpExpired"
     for email in (used, replaced, voided):
         assert "OtpExpired" not in await otp_events(runtime, email), email
     clock.advance(60)
-    assert await otp.record_expired_codes(runtime.unit) == 1
+    assert await runtime.bus.handle(RecordExpiredOtps(), Context.system("test")) == 1
     assert await otp_events(runtime, replaced) == ["OtpSent", "OtpSent", "OtpExpired"]
 
 
@@ -410,8 +413,10 @@ async def test_a_login_on_a_new_device_ends_every_other_device_session_past_the_
     first = await client.post(LOGIN, json={"email": email, "otp_code": mail.last_code(email), "device_id": "phone-a"})
     assert first.status == 200, await first.json()
     clock.advance(1)
+    phone_b = PasswordLogin(email, "correct-horse-1", device_id="phone-b")
+    somewhere = Context(actor="anonymous", ip="x", device="x")
     for _ in range(205):
-        await identity.start_session(runtime.unit, user_id, "user", "phone-b", Client(ip="x", device="x"), method="password")
+        await runtime.bus.handle(phone_b, somewhere)
     clock.advance(61)
 
     assert (await client.post(SEND, json={"email": email})).status == 200

@@ -21,8 +21,9 @@ from truebond import __main__ as cli
 from truebond import bootstrap
 from truebond.adapters import stripe_gateway
 from truebond.bootstrap import Runtime
-from truebond.commands import identity, payments
-from truebond.commands.identity import Client, Signup
+from truebond.commands import payments
+from truebond.commands.bus import Context
+from truebond.commands.identity import Signup
 from truebond.config import load_settings
 from truebond.errors import DependencyDown
 from truebond.events.base import Meta
@@ -118,7 +119,7 @@ async def test_reconcile_command_credits_through_the_gateway(
             max_age=35,
             max_distance_km=30,
         )
-        tokens = await identity.signup(runtime.unit, signup_cmd, Client(ip="127.0.0.x", device="pytest"))
+        tokens = await runtime.bus.handle(signup_cmd, Context(actor="anonymous", ip="127.0.0.x", device="pytest"))
         order = await payments.place_order(runtime.unit, tokens.user_id, "premium", Meta(actor=f"user:{tokens.user_id}"))
         stripe_fake.succeed(order.intent_id)
 

@@ -30,7 +30,8 @@ from tests.support.secrets import TEST_JWT_SECRET, WEBHOOK_SECRET
 from truebond import __main__ as cli
 from truebond import bootstrap
 from truebond.clock import OffsetClock
-from truebond.commands import identity
+from truebond.commands.bus import Context
+from truebond.commands.identity import SetRole
 from truebond.commands.unit import Unit
 from truebond.config import load_settings
 from truebond.errors import NotFound
@@ -247,16 +248,17 @@ def test_serve_and_dev_create_the_indexes_before_they_listen(
 
 
 async def test_set_role_is_audited_with_actor_and_before_after(runtime: bootstrap.Runtime, clock: OffsetClock) -> None:
-    unit = runtime.unit
-    tokens = await identity.signup(unit, history.signup_cmd(7), history.CLIENT)
+    unit, bus, cli_context = runtime.unit, runtime.bus, Context.system("cli")
+    tokens = await bus.handle(history.signup_cmd(7), history.CONTEXT)
 
-    user_id, previous = await identity.set_role(unit, " Person7@Example.com ", "admin", "on-call lead", actor="system:cli")
+    change = await bus.handle(SetRole(" Person7@Example.com ", "admin", "on-call lead"), cli_context)
     # Entries of one millisecond tie on createdAt: mongomock keeps them in insertion order, a real
     # server in whatever order its index scan gives.
     clock.advance(1)
-    await identity.set_role(unit, "person7@example.com", "user", "rotation ended", actor="system:cli")
+    await bus.handle(SetRole("person7@example.com", "user", "rotation ended"), cli_context)
 
-    assert (user_id, previous) == (tokens.user_id, "user")
+    user_id = change.user_id
+    assert (user_id, change.previous) == (tokens.user_id, "user")
     logs = await unit.db["adminLogs"].find({}).sort("createdAt", 1).to_list(None)
     assert [(d["actor"], d["target_id"], d["action"], d["before"], d["after"], d["reason"]) for d in logs] == [
         ("system:cli", user_id, "role_grant", {"role": "user"}, {"role": "admin"}, "on-call lead"),
@@ -269,13 +271,13 @@ async def test_set_role_is_audited_with_actor_and_before_after(runtime: bootstra
 
 
 async def test_set_role_refuses_unknown_accounts_and_roles(runtime: bootstrap.Runtime) -> None:
-    unit = runtime.unit
-    await identity.signup(unit, history.signup_cmd(8), history.CLIENT)
+    unit, bus, cli_context = runtime.unit, runtime.bus, Context.system("cli")
+    await bus.handle(history.signup_cmd(8), history.CONTEXT)
 
     with pytest.raises(NotFound):
-        await identity.set_role(unit, "nobody@example.com", "admin", "", actor="system:cli")
+        await bus.handle(SetRole("nobody@example.com", "admin"), cli_context)
     with pytest.raises(ValueError, match="unknown role"):
-        await identity.set_role(unit, "person8@example.com", "root", "", actor="system:cli")
+        await bus.handle(SetRole("person8@example.com", "root"), cli_context)
     assert await unit.db["adminLogs"].count_documents({}) == 0
 
 

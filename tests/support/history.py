@@ -10,13 +10,14 @@ from typing import Any
 
 import attrs
 
-from truebond.commands import identity
-from truebond.commands.identity import Client, Signup
+from truebond import bootstrap
+from truebond.commands.bus import Bus, Context, merge_handlers, merge_reactions
+from truebond.commands.identity import Logout, PasswordLogin, Refresh, SetRole, Signup
 from truebond.commands.ledger import deduct
 from truebond.commands.unit import Unit
 from truebond.events.base import Meta
 
-CLIENT = Client(ip="127.0.0.0", device="pytest", request_id="req-test")
+CONTEXT = Context(actor="anonymous", request_id="req-test", ip="127.0.0.0", device="pytest")
 
 
 @attrs.frozen
@@ -49,10 +50,17 @@ def signup_cmd(n: int, **overrides: Any) -> Signup:
     return Signup(**fields)
 
 
+def bus_of(unit: Unit) -> Bus:
+    """A bus over `unit` with every area's handlers and reactions, as bootstrap wires it."""
+    areas = bootstrap.AREAS
+    return Bus(unit, merge_handlers(a.HANDLERS for a in areas), merge_reactions(a.REACTIONS for a in areas))
+
+
 async def build_history(unit: Unit) -> History:
     """Accounts, sessions, charges, a refresh, a revocation and a role grant, all through the commands."""
-    a = await identity.signup(unit, signup_cmd(1), CLIENT)
-    b = await identity.signup(unit, signup_cmd(2), CLIENT)
+    bus = bus_of(unit)
+    a = await bus.handle(signup_cmd(1), CONTEXT)
+    b = await bus.handle(signup_cmd(2), CONTEXT)
     charges = []
     for n in (1, 2):
         event_id = f"charge:alice:{n}"
@@ -61,8 +69,8 @@ async def build_history(unit: Unit) -> History:
         )
         charges.append(event_id)
     await deduct(unit, b.user_id, 4, reason="call", reference="call:1", event_id="charge:bob:1", meta=Meta(actor=f"user:{b.user_id}"))
-    await identity.refresh(unit, a.refresh_token, CLIENT)
-    await identity.start_session(unit, b.user_id, "user", "device-2", CLIENT, method="password")
-    await identity.revoke_session(unit, b.user_id, b.session_id, "logout", Meta(actor=f"user:{b.user_id}"))
-    await identity.set_role(unit, "person1@example.com", "admin", "support lead", actor="system:cli")
+    await bus.handle(Refresh(a.refresh_token), CONTEXT)
+    await bus.handle(PasswordLogin("person2@example.com", "correct-horse-1", device_id="device-2"), CONTEXT)
+    await bus.handle(Logout(b.user_id, b.session_id), attrs.evolve(CONTEXT, actor=f"user:{b.user_id}"))
+    await bus.handle(SetRole("person1@example.com", "admin", "support lead"), Context.system("cli"))
     return History(a.user_id, b.user_id, "person1@example.com", tuple(charges))

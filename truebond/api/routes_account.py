@@ -7,9 +7,9 @@ from aiohttp import web
 
 from truebond.adapters.ratelimit import Policy
 from truebond.api.routes_auth import clear_refresh_cookie
-from truebond.api.routing import Req, Route, json_response, remote_key
+from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import EMAIL, strict
-from truebond.commands import account
+from truebond.commands.account import DeleteAccount, ForgotPassword, ResetPassword, reset_token_valid
 
 RESET_TOKEN_IP = Policy("reset_token", "30/hour")
 TOKEN = vol.All(str, vol.Strip, vol.Length(min=16, max=128))
@@ -30,24 +30,24 @@ FORGOT_MESSAGE = "If an account exists for this email, a reset link is on its wa
 
 async def forgot_password(req: Req) -> web.StreamResponse:
     """POST /api/auth/forgot-password: one answer for every email."""
-    await account.forgot_password(req.unit, req.body["email"], req.client, remote_key(req.request))
+    await req.bus.handle(ForgotPassword(req.body["email"]), req.ctx)
     return json_response({"success": True, "message": FORGOT_MESSAGE})
 
 
 async def validate_reset_token(req: Req) -> web.StreamResponse:
     """GET /api/auth/validate-reset-token?token=...: `{valid}` without using the token."""
-    return json_response({"valid": await account.reset_token_valid(req.unit, req.query["token"])})
+    return json_response({"valid": await reset_token_valid(req.unit, req.query["token"])})
 
 
 async def reset_password(req: Req) -> web.StreamResponse:
     """POST /api/auth/reset-password: a new password, and every session of the account ends."""
-    await account.reset_password(req.unit, req.body["token"], req.body["new_password"], req.client)
+    await req.bus.handle(ResetPassword(req.body["token"], req.body["new_password"]), req.ctx)
     return json_response({"success": True, "message": "Password changed; log in with the new password"})
 
 
 async def delete_account(req: Req) -> web.StreamResponse:
     """DELETE /api/users/account: soft delete; sessions, sockets and personal data go."""
-    await account.delete_account(req.unit, req.me.user_id, req.client)
+    await req.bus.handle(DeleteAccount(req.me.user_id), req.ctx)
     response = json_response({"success": True, "message": "Account deleted"})
     clear_refresh_cookie(response)
     return response

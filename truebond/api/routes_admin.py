@@ -6,19 +6,19 @@ import voluptuous as vol
 from aiohttp import web
 
 from truebond.adapters.ratelimit import ADMIN_LOGIN
-from truebond.api.routing import Req, Route, json_response, limit_key, remote_key
+from truebond.api.routing import Req, Route, json_response, limit_key
 from truebond.api.validation import EMAIL, strict
-from truebond.commands import identity
+from truebond.commands.identity import PasswordLogin, normalise_email
 
 ADMIN_LOGIN_SCHEMA = strict({vol.Required("email"): EMAIL, vol.Required("password"): vol.All(str, vol.Length(min=1, max=128))})
 
 
 async def admin_login(req: Req) -> web.StreamResponse:
     """POST /api/admin/login: the same generic failure for non-admins as for wrong passwords."""
-    email = identity.normalise_email(req.body["email"])
-    await req.unit.limiter.hit(ADMIN_LOGIN, limit_key(email, remote_key(req.request)))
-    tokens, user = await identity.password_login(req.unit, email, req.body["password"], None, req.client, admin=True)
-    return json_response({"access_token": tokens.access_token, "admin_name": user.get("name"), "admin_role": tokens.role})
+    email = normalise_email(req.body["email"])
+    await req.unit.limiter.hit(ADMIN_LOGIN, limit_key(email, req.ctx.remote))
+    done = await req.bus.handle(PasswordLogin(email, req.body["password"], admin=True), req.ctx)
+    return json_response({"access_token": done.tokens.access_token, "admin_name": done.user.get("name"), "admin_role": done.tokens.role})
 
 
 async def admin_me(req: Req) -> web.StreamResponse:

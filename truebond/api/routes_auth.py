@@ -9,10 +9,19 @@ import voluptuous as vol
 from aiohttp import web
 
 from truebond.adapters.ratelimit import LOGIN, REFRESH, SIGNUP
-from truebond.api.routing import Req, Route, json_response, limit_key, remote_key
+from truebond.api.routing import Req, Route, json_response, limit_key
 from truebond.api.validation import EMAIL, integer, strict, text
-from truebond.commands import identity
-from truebond.commands.identity import SessionTokens, Signup
+from truebond.commands.identity import (
+    REFRESH_TTL,
+    Logout,
+    LogoutAll,
+    PasswordLogin,
+    Refresh,
+    RevokeSession,
+    SessionTokens,
+    Signup,
+    normalise_email,
+)
 from truebond.errors import CrossOrigin, Unauthorized, ValidationFailed
 from truebond.projections import ledger as ledger_view
 from truebond.projections import sessions as sessions_view
@@ -102,7 +111,7 @@ def with_refresh_cookie(response: web.Response, tokens: SessionTokens) -> web.Re
     response.set_cookie(
         REFRESH_COOKIE,
         tokens.refresh_token,
-        max_age=int(identity.REFRESH_TTL.total_seconds()),
+        max_age=int(REFRESH_TTL.total_seconds()),
         path="/",
         secure=True,
         httponly=True,
@@ -113,7 +122,7 @@ def with_refresh_cookie(response: web.Response, tokens: SessionTokens) -> web.Re
 
 async def signup(req: Req) -> web.StreamResponse:
     """POST /api/auth/signup."""
-    tokens = await identity.signup(req.unit, Signup(**req.body), req.client)
+    tokens = await req.bus.handle(Signup(**req.body), req.ctx)
     user = await _user(req, tokens.user_id)
     coins = await ledger_view.coins(req.unit.db, tokens.user_id)
     return with_refresh_cookie(json_response(token_body(tokens, user, coins, "Account created"), status=201), tokens)
@@ -121,11 +130,11 @@ async def signup(req: Req) -> web.StreamResponse:
 
 async def login(req: Req) -> web.StreamResponse:
     """POST /api/auth/login: one generic failure for a wrong email or a wrong password."""
-    email = identity.normalise_email(req.body["email"])
-    await req.unit.limiter.hit(LOGIN, limit_key(email, remote_key(req.request)))
-    tokens, user = await identity.password_login(req.unit, email, req.body["password"], req.body.get("device_id"), req.client)
-    coins = await ledger_view.coins(req.unit.db, tokens.user_id)
-    return with_refresh_cookie(json_response(token_body(tokens, user, coins, "Login successful")), tokens)
+    email = normalise_email(req.body["email"])
+    await req.unit.limiter.hit(LOGIN, limit_key(email, req.ctx.remote))
+    done = await req.bus.handle(PasswordLogin(email, req.body["password"], req.body.get("device_id")), req.ctx)
+    coins = await ledger_view.coins(req.unit.db, done.tokens.user_id)
+    return with_refresh_cookie(json_response(token_body(done.tokens, done.user, coins, "Login successful")), done.tokens)
 
 
 async def refresh(req: Req) -> web.StreamResponse:
@@ -137,7 +146,7 @@ async def refresh(req: Req) -> web.StreamResponse:
             _refuse_cross_origin(req)
     if not token:
         raise ValidationFailed([{"loc": ["body", "refresh_token"], "msg": "required"}])
-    tokens = await identity.refresh(req.unit, token, req.client)
+    tokens = await req.bus.handle(Refresh(token), req.ctx)
     body = {
         "access_token": tokens.access_token,
         "refresh_token": tokens.refresh_token,
@@ -165,7 +174,7 @@ def _refuse_cross_origin(req: Req) -> None:
 
 async def logout(req: Req) -> web.StreamResponse:
     """POST /api/auth/logout: this session stops at once."""
-    await identity.revoke_session(req.unit, req.me.user_id, req.me.session_id, "logout", req.meta())
+    await req.bus.handle(Logout(req.me.user_id, req.me.session_id), req.ctx)
     response = json_response({"message": "Logged out"})
     clear_refresh_cookie(response)
     return response
@@ -173,7 +182,7 @@ async def logout(req: Req) -> web.StreamResponse:
 
 async def logout_all(req: Req) -> web.StreamResponse:
     """POST /api/auth/logout-all: every session of the user stops."""
-    revoked = await identity.revoke_all(req.unit, req.me.user_id, "logout_all", req.meta())
+    revoked = await req.bus.handle(LogoutAll(req.me.user_id), req.ctx)
     response = json_response({"message": "Logged out everywhere", "revoked": revoked})
     clear_refresh_cookie(response)
     return response
@@ -202,7 +211,7 @@ async def list_sessions(req: Req) -> web.StreamResponse:
 
 async def delete_session(req: Req) -> web.StreamResponse:
     """DELETE /api/auth/sessions/{id}: 404 for a session that is not the caller's."""
-    await identity.delete_session(req.unit, req.me.user_id, req.param("session_id"), req.meta())
+    await req.bus.handle(RevokeSession(req.me.user_id, req.param("session_id")), req.ctx)
     return json_response({"message": "Session revoked"})
 
 

@@ -6,10 +6,9 @@ import voluptuous as vol
 from aiohttp import web
 
 from truebond.api.routes_auth import DEVICE_ID, token_body, with_refresh_cookie
-from truebond.api.routing import Req, Route, json_response, remote_key
+from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import EMAIL, strict
-from truebond.commands import otp
-from truebond.errors import InvalidOtp, WrongVerificationCode
+from truebond.commands.otp import EXPIRES_IN_MINUTES, LoginWithOtp, SendEmailOtp, SendLoginOtp, VerifyEmailOtp
 from truebond.projections import ledger as ledger_view
 
 OTP_CODE = vol.All(str, vol.Strip, vol.Match(r"^[0-9]{6}$", msg="must be 6 digits"))
@@ -20,27 +19,21 @@ LOGIN_SCHEMA = strict(
 VERIFY_SCHEMA = strict({vol.Required("email"): EMAIL, vol.Required("otp"): OTP_CODE})
 
 SENT_MESSAGE = "If an account exists for this email, a login code is on its way"
-WRONG_CODE = "Invalid or expired code"
 
 
 def _sent(message: str) -> web.Response:
-    return json_response({"success": True, "message": message, "expires_in_minutes": otp.EXPIRES_IN_MINUTES})
+    return json_response({"success": True, "message": message, "expires_in_minutes": EXPIRES_IN_MINUTES})
 
 
 async def send_for_login(req: Req) -> web.StreamResponse:
     """POST /api/auth/otp/send-for-login: the same answer whether or not the account exists."""
-    await otp.send_login_code(req.unit, req.body["email"], req.client, remote_key(req.request))
+    await req.bus.handle(SendLoginOtp(req.body["email"]), req.ctx)
     return _sent(SENT_MESSAGE)
 
 
 async def login_with_otp(req: Req) -> web.StreamResponse:
     """POST /api/auth/login-with-otp: 401 for a wrong or expired code, 429 while locked."""
-    try:
-        done = await otp.login_with_code(
-            req.unit, req.body["email"], req.body["otp_code"], req.body.get("device_id"), req.client, remote_key(req.request)
-        )
-    except otp.InvalidOtp:
-        raise InvalidOtp(WRONG_CODE) from None
+    done = await req.bus.handle(LoginWithOtp(req.body["email"], req.body["otp_code"], req.body.get("device_id")), req.ctx)
     coins = await ledger_view.coins(req.unit.db, done.tokens.user_id)
     body = token_body(done.tokens, done.user, coins, "Login successful")
     body["user_id"] = done.tokens.user_id
@@ -50,19 +43,14 @@ async def login_with_otp(req: Req) -> web.StreamResponse:
 
 async def send_email_otp(req: Req) -> web.StreamResponse:
     """POST /api/auth/email/send-otp: a verification code to the caller's own email."""
-    await otp.send_verification_code(req.unit, req.me.user_id, dict(req.me.user), req.body["email"], req.client, remote_key(req.request))
+    await req.bus.handle(SendEmailOtp(req.me.user_id, req.body["email"]), req.ctx)
     return _sent("A verification code was sent to your email")
 
 
 async def verify_email_otp(req: Req) -> web.StreamResponse:
     """POST /api/auth/email/verify-otp: a right code marks the account verified."""
-    try:
-        await otp.verify_email(
-            req.unit, req.me.user_id, dict(req.me.user), req.body["email"], req.body["otp"], req.client, remote_key(req.request)
-        )
-    except otp.InvalidOtp:
-        # Not 401: the caller's login is fine, only the code is not.
-        raise WrongVerificationCode(WRONG_CODE) from None
+    # A wrong code is a 400 (WrongVerificationCode), not a 401: the caller's login is fine.
+    await req.bus.handle(VerifyEmailOtp(req.me.user_id, req.body["email"], req.body["otp"]), req.ctx)
     return json_response({"success": True, "is_verified": True})
 
 

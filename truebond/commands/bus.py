@@ -132,7 +132,8 @@ class Bus:
     async def handle(self, cmd: Command[R], ctx: Context) -> R:
         """Handle one command, then react to the events it appended; returns the handler's result.
 
-        A refusal (`DomainError`) and a failure propagate to the caller after being logged here.
+        A refusal (`DomainError`) and a failure propagate to the caller after being logged here,
+        and after the reactions to whatever the handler appended before it refused or failed.
         """
         handler = self.handlers.get(type(cmd))
         if handler is None:
@@ -152,11 +153,14 @@ class Bus:
         except Exception as exc:
             log.warning("command.failed", command=name, error=type(exc).__name__, ms=_ms(started))
             raise
+        else:
+            log.info("command.handled", command=name, events=len(bucket), ms=_ms(started))
         finally:
             _collected.reset(token)
-        log.info("command.handled", command=name, events=len(bucket), ms=_ms(started))
-        for rec in bucket:
-            await self.react(rec, ctx.caused_by(rec))
+            # What a handler appended is stored even when it then refuses or fails (a reused
+            # refresh token revokes its session, then answers 401): its reactions run all the same.
+            for rec in bucket:
+                await self.react(rec, ctx.caused_by(rec))
         return result
 
     def reactions_to(self, rec: Recorded) -> list[Reaction]:

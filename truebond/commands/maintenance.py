@@ -1,62 +1,66 @@
-"""Upkeep that runs beside the projector (`truebond project`, and inside `truebond dev`).
+"""The maintenance sweep's commands (issued by truebond/workers/maintenance.py).
 
-Each pass records the expiry of OTP codes that ran out unused (so the audit trail of every
-email is complete even when nobody presents the code again) and finishes account erasures
-that an earlier attempt left pending. Both are idempotent: several processes may sweep at once.
+`RecordExpiredOtps` records the expiry of OTP codes that ran out unused, so the audit trail of
+every email is complete even when nobody presents the code again; `FinishPendingErasures`
+finishes account erasures that an earlier attempt left pending. Both are idempotent: several
+processes may sweep at once.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 import attrs
 
 from truebond.commands import account, otp
-from truebond.commands.bus import HandlerTable, ReactionTable
+from truebond.commands.bus import Command, Context, HandlerTable, ReactionTable
 from truebond.commands.unit import Unit
+from truebond.events.otp import OtpExpired
 from truebond.logging import get_logger
+from truebond.projections import users as users_view
 
 log = get_logger(__name__)
 
-SWEEP_SECONDS = 30.0
+
+@attrs.frozen
+class RecordExpiredOtps(Command[int]):
+    """Audit up to `limit` codes that ran out unused; returns how many."""
+
+    limit: int = 500
 
 
 @attrs.frozen
-class SweepReport:
-    """What one pass did (a part that failed is counted as 0 and logged)."""
+class FinishPendingErasures(Command[int]):
+    """Finish up to `limit` deletions whose erasure is pending; returns how many finished."""
 
-    otp_expired: int
-    erasures_finished: int
-
-
-async def sweep_once(unit: Unit) -> SweepReport:
-    """One pass: each part runs even when the other fails (Redis down must not stop an erasure)."""
-    try:
-        expired = await otp.record_expired_codes(unit)
-    except Exception as exc:  # retried on the next pass
-        log.warning("maintenance.otp_expiry_failed", error=type(exc).__name__, exc_info=True)
-        expired = 0
-    try:
-        finished = await account.complete_pending_deletions(unit)
-    except Exception as exc:  # retried on the next pass
-        log.warning("maintenance.erasure_failed", error=type(exc).__name__, exc_info=True)
-        finished = 0
-    return SweepReport(otp_expired=expired, erasures_finished=finished)
+    limit: int = 100
 
 
-async def run(unit: Unit, stop: asyncio.Event, every_seconds: float = SWEEP_SECONDS) -> None:
-    """Sweep every `every_seconds` until `stop` is set."""
-    log.info("maintenance.started")
-    while not stop.is_set():
-        report = await sweep_once(unit)
-        if report.otp_expired or report.erasures_finished:
-            log.info("maintenance.swept", otp_expired=report.otp_expired, erasures_finished=report.erasures_finished)
+async def record_expired_otps(cmd: RecordExpiredOtps, ctx: Context, deps: Unit) -> int:
+    """Append OtpExpired for each code that expired with nobody presenting it again.
+
+    The event id is the one a verification or a resend uses when it notices the same expiry
+    first, so each code's expiry is recorded exactly once.
+    """
+    expired = await deps.otp.expired_codes(cmd.limit)
+    meta = ctx.meta()
+    for code in expired:
+        event = OtpExpired(purpose=code.purpose, code_id=code.code_id)
+        await otp.audit(deps, code.ehash, event, f"otp-expired:{code.code_id}", meta)
+    await deps.otp.forget_expired(expired)
+    return len(expired)
+
+
+async def finish_pending_erasures(cmd: FinishPendingErasures, ctx: Context, deps: Unit) -> int:
+    """Run the erasure of every deleted account still marked `erasure_pending`."""
+    finished = 0
+    for user_id in await users_view.pending_erasures(deps.db, cmd.limit):
         try:
-            await asyncio.wait_for(stop.wait(), every_seconds)
-        except TimeoutError:
-            pass
-    log.info("maintenance.stopped")
+            await account.erase(deps, ctx.meta(causation_id=f"account-deleted:{user_id}"), user_id)
+        except Exception as exc:  # one stuck erasure must not stop the others
+            log.warning("account.erasure_deferred", user_id=user_id, error=type(exc).__name__, exc_info=True)
+            continue
+        finished += 1
+    return finished
 
 
-HANDLERS: HandlerTable = {}
+HANDLERS: HandlerTable = {RecordExpiredOtps: record_expired_otps, FinishPendingErasures: finish_pending_erasures}
 REACTIONS: ReactionTable = {}
