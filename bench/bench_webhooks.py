@@ -31,8 +31,8 @@ from truebond import bootstrap
 from truebond.adapters.redis_client import free_port
 from truebond.adapters.stripe_gateway import verify_signature
 from truebond.commands import payments
+from truebond.commands.bus import Context
 from truebond.config import load_settings
-from truebond.events.base import Meta
 from truebond.logging import configure_logging
 
 REAL = bool(os.environ.get("TRUEBOND_BENCH_MONGO_URL"))
@@ -103,7 +103,7 @@ async def main() -> None:
         for n in range(EVENTS):
             user, intent, payment_id = f"{n:032d}", f"pi_bench{n:016d}", f"p{n:031d}"
             await payments.record_order(
-                unit, intent_id=intent, payment_id=payment_id, user_id=user, package=package, meta=Meta(actor="system")
+                unit, intent_id=intent, payment_id=payment_id, user_id=user, package=package, meta=Context(actor="system").meta()
             )
             deliveries.append(signed_delivery(n, intent, user, payment_id, package))
 

@@ -206,7 +206,8 @@ async def _roles(settings: Settings, action: str, email: str, role: str, reason:
 
 
 async def _payments_reconcile(settings: Settings, days: int) -> int:
-    from truebond.commands import payments
+    from truebond.commands.bus import Context
+    from truebond.commands.payments import Reconcile
     from truebond.errors import DependencyDown
     from truebond.masking import mask_text
 
@@ -215,7 +216,7 @@ async def _payments_reconcile(settings: Settings, days: int) -> int:
         return 2
     runtime = await bootstrap.build(settings, sockets=False)
     try:
-        report = await payments.reconcile(runtime.unit, max(0, days))
+        report = await runtime.bus.handle(Reconcile(since_days=max(0, days)), Context.system("reconcile"))
     except DependencyDown:
         say("Stripe is unavailable")
         return 1

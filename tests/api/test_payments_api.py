@@ -12,8 +12,8 @@ from tests.support.accounts import auth, signup
 from tests.support.payments_support import coins, credit_history, deliver, place_order
 from tests.support.secrets import WEBHOOK_SECRET
 from truebond.bootstrap import Runtime
+from truebond.commands.bus import Context
 from truebond.commands.ledger import deduct
-from truebond.events.base import Meta
 
 # The fake Stripe, and this module's settings pointing the app at it (fixtures).
 stripe_fake = payments_support.stripe_fake
@@ -220,7 +220,7 @@ async def test_credit_history_is_newest_first_with_the_contract_fields(client: A
     token, user_id = user["access_token"], user["user"]["id"]
     order = await place_order(client, token, "premium")
     assert await deliver(client, event("payment_intent.succeeded", stripe_fake.succeed(order["payment_intent_id"])), WEBHOOK_SECRET) == 200
-    meta = Meta(actor=f"user:{user_id}")
+    meta = Context(actor=f"user:{user_id}").meta()
     for n in range(3):  # quick charges, possibly within one millisecond: still in order
         await deduct(runtime.unit, user_id, n + 1, reason="message", reference=f"msg:{n}", event_id=f"msg:{user_id}:{n}", meta=meta)
 

@@ -19,8 +19,9 @@ from tests.support.accounts import auth, signup
 from tests.support.payments_support import buyer, coins, credit_history, deliver, event_count, events_of_type, interleave, verify_status
 from tests.support.secrets import WEBHOOK_SECRET
 from truebond.bootstrap import Runtime
+from truebond.commands.bus import Context
 from truebond.commands.ledger import deduct
-from truebond.events.base import Meta, Recorded
+from truebond.events.base import Recorded
 from truebond.projections.follower import Projector
 
 # The fake Stripe, and this module's settings pointing the app at it (fixtures).
@@ -318,7 +319,9 @@ async def test_refund_after_spending_withdraws_only_the_remainder_and_flags_the_
     user, order = await buyer(client)
     user_id, token, intent_id = user["user"]["id"], user["access_token"], order["payment_intent_id"]
     assert await deliver(client, event("payment_intent.succeeded", stripe_fake.succeed(intent_id)), WEBHOOK_SECRET) == 200
-    await deduct(runtime.unit, user_id, 60, reason="message", reference="msg:1", event_id="msg:1", meta=Meta(actor=f"user:{user_id}"))
+    await deduct(
+        runtime.unit, user_id, 60, reason="message", reference="msg:1", event_id="msg:1", meta=Context(actor=f"user:{user_id}").meta()
+    )
     assert await coins(client, token) == 50
 
     assert await deliver(client, event("charge.refunded", stripe_fake.charge(intent_id)), WEBHOOK_SECRET) == 200
@@ -504,7 +507,7 @@ async def test_projector_killed_between_append_and_read_model_update_heals(
     assert [t["amount"] for t in await credit_history(client, token)] == [10]
 
     # A command meanwhile decides on the stream, not on the stale read model: the 1000 coins are there.
-    meta = Meta(actor=f"user:{user_id}")
+    meta = Context(actor=f"user:{user_id}").meta()
     await deduct(runtime.unit, user_id, 1005, reason="call", reference="call:c1:tick:1", event_id="call:c1:tick:1", meta=meta)
 
     # Restart: the async projector catches up from its checkpoint.
@@ -606,3 +609,24 @@ async def test_credit_and_withdrawal_push_balance_updated(
     assert await deliver(client, event("charge.refunded", stripe_fake.charge(order["payment_intent_id"])), WEBHOOK_SECRET) == 200
     uid = user["user"]["id"]
     assert pushes.sent == [(uid, "balance_updated", {"coins": 110}), (uid, "balance_updated", {"coins": 10})]
+
+
+class DeadSockets:
+    """A notifier whose every push fails, as when the Socket.IO channel is down."""
+
+    async def emit_to_user(self, user_id: str, name: str, data: Any) -> None:
+        """Fail."""
+        raise ConnectionError("socket channel down")
+
+
+async def test_a_failed_balance_push_never_undoes_the_credit(
+    client: Any, runtime: Runtime, stripe_fake: FakeStripe, monkeypatch: pytest.MonkeyPatch, log_output: io.StringIO
+) -> None:
+    user, order = await buyer(client)
+    monkeypatch.setattr(runtime.unit, "notifier", DeadSockets())
+    evt = event("payment_intent.succeeded", stripe_fake.succeed(order["payment_intent_id"]))
+    assert await deliver(client, evt, WEBHOOK_SECRET) == 200
+    assert await coins(client, user["access_token"]) == 110
+    assert await verify_status(client, user["access_token"], order["payment_intent_id"]) == {"status": "completed", "coins": 100}
+    lines = [json.loads(line) for line in log_output.getvalue().splitlines() if line.strip()]
+    assert [entry["level"] for entry in lines if entry["event"] == "payment.notify_failed"] == ["warning"]

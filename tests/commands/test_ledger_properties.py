@@ -16,21 +16,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fakes.stripe_api import event, stripe_id
-from tests.support.payments_support import interleave
+from tests.support.payments_support import interleave, paid_intent
 from tests.support.secrets import TEST_JWT_SECRET, WEBHOOK_SECRET
 from truebond import bootstrap
 from truebond.commands import payments
+from truebond.commands.bus import Bus, Context
 from truebond.commands.ledger import account_stream, credit, deduct, grant_signup_bonus
 from truebond.commands.unit import Unit
 from truebond.config import load_settings
 from truebond.errors import PaymentRequired
-from truebond.events.base import Meta
 from truebond.events.ledger import LedgerEvent, ReferralRewardGranted
 from truebond.projections.ledger import coins
 from truebond.verify import verify
 
 USER = "u" * 32
-META = Meta(actor=f"user:{USER}")
+META = Context(actor=f"user:{USER}").meta()
 
 purchase = st.tuples(st.just("purchase"), st.sampled_from(sorted(payments.PACKAGES)), st.integers(1, 5), st.booleans())
 spend = st.tuples(st.just("deduct"), st.integers(1, 700), st.integers(1, 5))
@@ -40,8 +40,8 @@ refund = st.tuples(st.just("refund"), st.integers(0, 20), st.sampled_from(["char
 OPERATIONS = st.lists(st.one_of(purchase, spend, race, bonus, refund), min_size=1, max_size=12)
 
 
-async def _deliver(unit: Unit, evt: dict[str, Any]) -> None:
-    await payments.receive_stripe_event(unit, json.dumps(evt).encode())
+async def _deliver(bus: Bus, evt: dict[str, Any]) -> None:
+    await bus.handle(payments.ReceiveStripeEvent(payload=json.dumps(evt).encode()), Context(actor="stripe"))
 
 
 async def _try_deduct(unit: Unit, amount: int, event_id: str) -> bool:
@@ -61,7 +61,7 @@ async def _bonus(unit: Unit, amount: int, event_id: str) -> bool:
         reason="referral",
         reference=event_id,
         event_id=event_id,
-        meta=Meta(actor="system"),
+        meta=Context(actor="system").meta(),
     )
     return result.created
 
@@ -99,17 +99,9 @@ async def _scenario(redis_url: str, operations: list[tuple[Any, ...]]) -> None:
                 intent = stripe_id("pi")
                 payment_id = f"{step:032d}"
                 await payments.record_order(unit, intent_id=intent, payment_id=payment_id, user_id=USER, package=package, meta=META)
-                obj = {
-                    "id": intent,
-                    "object": "payment_intent",
-                    "amount": package.amount,
-                    "amount_received": package.amount,
-                    "currency": "inr",
-                    "status": "succeeded",
-                    "metadata": {"user_id": USER, "package_id": package.id, "payment_id": payment_id},
-                }
+                obj = paid_intent(intent, USER, payment_id, package)
                 announcements = [event("payment_intent.succeeded", obj) for _ in range(2 if two_event_ids else 1)]
-                await asyncio.gather(*(_deliver(unit, announcements[i % len(announcements)]) for i in range(copies)))
+                await asyncio.gather(*(_deliver(runtime.bus, announcements[i % len(announcements)]) for i in range(copies)))
                 balance += package.coins
                 bought.append((intent, package.coins))
             elif kind == "deduct":
@@ -140,7 +132,7 @@ async def _scenario(redis_url: str, operations: list[tuple[Any, ...]]) -> None:
                 intent, purchased = bought[index % len(bought)]
                 obj = {"id": stripe_id("ch"), "object": "charge", "amount": 1, "currency": "inr", "payment_intent": intent}
                 evt = event(event_type, obj)
-                await asyncio.gather(*(_deliver(unit, evt) for _ in range(copies)))
+                await asyncio.gather(*(_deliver(runtime.bus, evt) for _ in range(copies)))
                 if intent not in reversed_intents:
                     reversed_intents.add(intent)
                     balance -= min(purchased, balance)

@@ -26,13 +26,14 @@ from truebond.commands.bus import Context
 from truebond.commands.identity import Signup
 from truebond.config import load_settings
 from truebond.errors import DependencyDown
-from truebond.events.base import Meta
 from truebond.logging import configure_logging
 from truebond.projections import ledger as ledger_view
 
 # The fake Stripe, and this module's settings pointing the app at it (fixtures).
 stripe_fake = payments_support.stripe_fake
 settings = payments_support.settings
+
+RECONCILE = Context.system("reconcile")
 
 
 async def test_reconcile_credits_missing_ones_once_and_refuses_what_disagrees(
@@ -55,7 +56,7 @@ async def test_reconcile_credits_missing_ones_once_and_refuses_what_disagrees(
     old = stripe_fake.add_intent(45000, metadata={"user_id": "x", "package_id": "popular", "payment_id": "o" * 32})
     stripe_fake.intents[old["id"]]["created"] = int(time.time()) - 10 * 86400
 
-    report = await payments.reconcile(runtime.unit, since_days=7)
+    report = await runtime.bus.handle(payments.Reconcile(since_days=7), RECONCILE)
 
     assert (report.checked, report.credited, report.already_credited, report.foreign) == (5, 1, 1, 1)
     assert sorted(report.rejected) == sorted(
@@ -73,7 +74,7 @@ async def test_reconcile_credits_missing_ones_once_and_refuses_what_disagrees(
     assert len(list_calls) >= 3 and all(int(r["query"]["created[gte]"]) <= int(time.time()) - 7 * 86400 + 5 for r in list_calls)
 
     # Running it again (or the late webhook arriving) credits nothing more.
-    again = await payments.reconcile(runtime.unit, since_days=7)
+    again = await runtime.bus.handle(payments.Reconcile(since_days=7), RECONCILE)
     assert (again.credited, again.already_credited) == (0, 2)
     late = event("payment_intent.succeeded", stripe_fake.intents[orders["missed"]["payment_intent_id"]])
     assert await deliver(client, late, WEBHOOK_SECRET) == 200
@@ -84,7 +85,7 @@ async def test_reconcile_credits_missing_ones_once_and_refuses_what_disagrees(
 async def test_reconcile_reports_stripe_being_down(runtime: Runtime, stripe_fake: FakeStripe) -> None:
     stripe_fake.fail_next = 100
     with pytest.raises(DependencyDown):
-        await payments.reconcile(runtime.unit, since_days=1)
+        await runtime.bus.handle(payments.Reconcile(since_days=1), RECONCILE)
 
 
 # -- the command line ------------------------------------------------------------------------------
@@ -120,7 +121,9 @@ async def test_reconcile_command_credits_through_the_gateway(
             max_distance_km=30,
         )
         tokens = await runtime.bus.handle(signup_cmd, Context(actor="anonymous", ip="127.0.0.x", device="pytest"))
-        order = await payments.place_order(runtime.unit, tokens.user_id, "premium", Meta(actor=f"user:{tokens.user_id}"))
+        order = await runtime.bus.handle(
+            payments.PlaceOrder(user_id=tokens.user_id, package_id="premium"), Context(actor=f"user:{tokens.user_id}")
+        )
         stripe_fake.succeed(order.intent_id)
 
         for key, value in env.items():

@@ -20,6 +20,7 @@ from tests.fakes.stripe_api import FAKE_SECRET_KEY, FakeStripe, signed
 from tests.support.accounts import auth, signup
 from tests.support.secrets import WEBHOOK_SECRET
 from truebond.bootstrap import Runtime
+from truebond.commands.payments import Package
 from truebond.config import Settings
 from truebond.events.store import EventStore
 
@@ -37,6 +38,19 @@ async def stripe_fake() -> AsyncIterator[FakeStripe]:
 def settings(settings: Settings, stripe_fake: FakeStripe) -> Settings:
     """The test settings, with the Stripe client pointed at the fake."""
     return attrs.evolve(settings, stripe_api_base=stripe_fake.url, stripe_secret_key=FAKE_SECRET_KEY)
+
+
+def paid_intent(intent_id: str, user_id: str, payment_id: str, package: Package) -> dict[str, Any]:
+    """A succeeded payment_intent object that agrees with the server's order (for a webhook event)."""
+    return {
+        "id": intent_id,
+        "object": "payment_intent",
+        "amount": package.amount,
+        "amount_received": package.amount,
+        "currency": "inr",
+        "status": "succeeded",
+        "metadata": {"user_id": user_id, "package_id": package.id, "payment_id": payment_id},
+    }
 
 
 # -- driving the app under test over HTTP -----------------------------------------------------------

@@ -10,9 +10,11 @@ from truebond.adapters.stripe_gateway import SignatureError, verify_signature
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import query_int, read_capped, strict
 from truebond.commands import payments
+from truebond.commands.payments import PlaceOrder, ReceiveStripeEvent
 from truebond.errors import InvalidSignature
 from truebond.logging import get_logger
 from truebond.projections import ledger as ledger_view
+from truebond.projections import payments as payments_view
 
 log = get_logger(__name__)
 
@@ -37,7 +39,7 @@ async def list_packages(req: Req) -> web.StreamResponse:
 
 async def create_order(req: Req) -> web.StreamResponse:
     """POST /api/payments/order: a PaymentIntent for a package; `amount` is in paise."""
-    order = await payments.place_order(req.unit, req.me.user_id, req.body["package_id"], req.meta())
+    order = await req.bus.handle(PlaceOrder(user_id=req.me.user_id, package_id=req.body["package_id"]), req.ctx)
     return json_response(
         {
             "payment_intent_id": order.intent_id,
@@ -52,7 +54,9 @@ async def create_order(req: Req) -> web.StreamResponse:
 
 async def verify_payment(req: Req) -> web.StreamResponse:
     """POST /api/payments/verify: reads the payment's status; never credits anything."""
-    status, coins = await payments.payment_status(req.unit, req.me.user_id, req.body["payment_intent_id"])
+    intent_id = req.body["payment_intent_id"]
+    unit = req.unit
+    status, coins = await payments_view.payment_status(unit.db, unit.store, req.me.user_id, intent_id, payments.credit_event_id(intent_id))
     return json_response({"status": status, "coins": coins})
 
 
@@ -87,7 +91,7 @@ async def stripe_webhook(req: Req) -> web.StreamResponse:
     except SignatureError as exc:
         log.warning("payment.webhook_unverified", reason=exc.reason, status="refused")
         raise InvalidSignature() from None
-    _, first = await payments.receive_stripe_event(unit, payload, req.client.request_id)
+    _, first = await req.bus.handle(ReceiveStripeEvent(payload=payload), req.ctx)
     return json_response({"received": True, "duplicate": not first})
 
 

@@ -20,10 +20,9 @@ from truebond.api.middlewares import REQUEST_ID
 from truebond.api.validation import JSON_LIMIT, check, read_json
 from truebond.clock import to_ms
 from truebond.commands.bus import Bus, Context
-from truebond.commands.identity import ADMIN_ROLES, Client
+from truebond.commands.identity import ADMIN_ROLES
 from truebond.commands.unit import Unit
 from truebond.errors import Forbidden, Unauthorized, ValidationFailed
-from truebond.events.base import Meta
 from truebond.projections import sessions as sessions_view
 from truebond.projections import users as users_view
 
@@ -66,16 +65,6 @@ class Req:
     def param(self, name: str) -> str:
         """A path parameter."""
         return self.request.match_info[name]
-
-    # TRANSITIONAL (removed once every area handles commands through the bus).
-    @property
-    def client(self) -> Client:
-        """The old command argument, made from the context."""
-        return Client(ip=self.ctx.ip, device=self.ctx.device, request_id=self.ctx.request_id)
-
-    def meta(self) -> Meta:
-        """The old event metadata, made from the context."""
-        return self.ctx.meta()
 
 
 Handler = Callable[[Req], Awaitable[web.StreamResponse]]

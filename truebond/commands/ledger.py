@@ -14,11 +14,11 @@ from typing import Any
 
 import attrs
 
+from truebond.commands.decide import Decision, decide_and_append, read_model
 from truebond.commands.unit import Unit
 from truebond.errors import PaymentRequired, TrueBondError
-from truebond.events.base import Meta, Recorded
+from truebond.events.base import Head, Meta, Recorded
 from truebond.events.ledger import CoinsDeducted, LedgerEvent, SignupBonusGranted
-from truebond.events.store import with_retry
 from truebond.projections.ledger import BALANCES
 
 SIGNUP_BONUS = 10
@@ -60,21 +60,34 @@ async def record_change(unit: Unit, user_id: str, *, event_id: str, meta: Meta, 
     `balance_after` is not `coins + amount`, or is below zero, is a bug and is never appended.
     """
 
-    async def attempt() -> LedgerResult:
-        done = await unit.store.get(event_id)
+    stream = account_stream(user_id)
+    balance = read_model(BALANCES, stream, user_id)
+    found: list[Recorded] = []
+
+    async def load(deps: Unit) -> tuple[int | None, Head]:
+        # The idempotency id first: a retried charge that took the last coins is answered with its
+        # first result, never refused for want of the coins it already took.
+        done = await deps.store.get(event_id)
         if done is not None:
-            return LedgerResult(_existing(done, user_id, event_id), created=False)
-        doc, head = await unit.load(BALANCES, account_stream(user_id), user_id)
-        coins = 0 if doc is None else int(doc.get("coins", 0))
+            found[:] = [done]
+            return None, Head()
+        doc, head = await balance(deps)
+        return (0 if doc is None else int(doc.get("coins", 0))), head
+
+    def decide_change(coins: int | None) -> Decision | None:
+        if coins is None:
+            return None
         event = decide(coins)
         if event.user_id != user_id or event.balance_after != coins + event.amount:
             raise ValueError("a ledger event must chain on the balance it was decided against")
         if event.balance_after < 0:
             raise PaymentRequired()
-        appended = await unit.append(account_stream(user_id), head, event, event_id=event_id, meta=meta)
-        return LedgerResult(_existing(appended.recorded, user_id, event_id), appended.created)
+        return Decision(event, event_id)
 
-    return await with_retry(attempt)
+    appended = await decide_and_append(unit, stream, load, decide_change, meta)
+    if not appended:
+        return LedgerResult(_existing(found[0], user_id, event_id), created=False)
+    return LedgerResult(_existing(appended[0].recorded, user_id, event_id), appended[0].created)
 
 
 async def credit(

@@ -6,8 +6,9 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 
+from truebond.errors import NotFound
 from truebond.events.base import Recorded
-from truebond.events.ledger import CreditsReversed
+from truebond.events.ledger import CreditsReversed, LedgerEvent
 from truebond.events.payments import (
     PaymentCreated,
     PaymentFailed,
@@ -16,6 +17,7 @@ from truebond.events.payments import (
     PaymentSucceeded,
     StripeEventRejected,
 )
+from truebond.events.store import EventStore
 from truebond.projections.views import EventDocView, StreamDocView, Update
 
 REVERSED_STATUS = {"refund": "refunded", "dispute": "disputed"}
@@ -146,3 +148,37 @@ async def for_user(db: Any, user_id: str, intent_id: str) -> dict[str, Any] | No
     """The payment of a PaymentIntent if it belongs to `user_id`, else None."""
     doc: dict[str, Any] | None = await db[PAYMENTS.collection].find_one({"_id": intent_id, "userId": user_id})
     return doc
+
+
+async def payment_status(db: Any, store: EventStore, user_id: str, intent_id: str, credit_id: str) -> tuple[str, int]:
+    """(pending | completed | failed, coins credited) of the caller's own payment; reads only.
+
+    `credit_id` is the idempotency id of the one credit the intent can give. A payment of someone
+    else answers NotFound, like one that does not exist.
+    """
+    doc = await for_user(db, user_id, intent_id)
+    if doc is None:
+        raise NotFound("Payment not found")
+    status = str(doc.get("status", "pending"))
+    if status == "completed":
+        return "completed", int(doc.get("coins_credited", doc.get("coins", 0)))
+    if status in ("pending", "failed"):
+        # The credit is the truth: it may be stored a moment before the status follows it.
+        credit = await store.get(credit_id)
+        if credit is not None and isinstance(credit.event, LedgerEvent):
+            return "completed", credit.event.amount
+    if status == "pending":
+        return "pending", 0
+    return "failed", 0
+
+
+async def records_completion(db: Any, intent_id: str, credit_id: str) -> bool:
+    """Whether the payment of a PaymentIntent has recorded its completion by the credit `credit_id`."""
+    doc = await db[PAYMENTS.collection].find_one({"_id": intent_id, "credit_event_id": credit_id}, projection={"_id": 1})
+    return doc is not None
+
+
+async def buyer(db: Any, intent_id: str) -> str | None:
+    """The user who ordered a PaymentIntent (None when the server has no such order)."""
+    doc = await db[PAYMENTS.collection].find_one({"_id": intent_id}, projection={"userId": 1})
+    return None if doc is None else str(doc["userId"])

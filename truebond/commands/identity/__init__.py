@@ -10,7 +10,6 @@ from truebond.commands.bus import HandlerTable, Reaction, ReactionTable
 from truebond.commands.identity.common import (
     ADMIN_ROLES,
     REFRESH_TTL,
-    Client,
     SessionTokens,
     digest,
     normalise_email,
@@ -42,7 +41,6 @@ __all__ = [
     "HANDLERS",
     "REACTIONS",
     "REFRESH_TTL",
-    "Client",
     "LoggedIn",
     "Logout",
     "LogoutAll",

@@ -31,14 +31,3 @@ class SessionTokens:
     role: str
     access_token: str = attrs.field(repr=False)
     refresh_token: str = attrs.field(repr=False)
-
-
-# TRANSITIONAL: only `Req.client` in truebond/api/routing.py still makes one, for the areas not
-# yet converted to the bus; it goes with that shim.
-@attrs.frozen
-class Client:
-    """Where a request came from: masked IP, user-agent summary, request id."""
-
-    ip: str
-    device: str
-    request_id: str | None = None
