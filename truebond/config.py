@@ -81,6 +81,8 @@ class Settings:
     email_api_base: str | None = None
     storage_endpoint: str | None = None
     trusted_proxy_hops: int = 0
+    # `truebond dev --admin EMAIL[:ROLE]` (dev only): (normalised email, role) pairs granted at start and signup.
+    dev_admins: tuple[tuple[str, str], ...] = ()
 
     @property
     def frontend_origin(self) -> str:

@@ -133,6 +133,30 @@ class PhotoLimit(Conflict):
     code, default_detail = "photo_limit", "A profile holds at most 5 photos"
 
 
+class ConfirmationRequired(Conflict):
+    """A destructive admin action without a valid confirm_token: nothing changed; the extras carry a fresh token."""
+
+    code, default_detail = "confirmation_required", "Confirm this action by repeating it with the confirm_token"
+
+
+class BalanceBelowZero(Conflict):
+    """An adjustment would take the balance below zero."""
+
+    code, default_detail = "balance_below_zero", "The balance cannot go below zero"
+
+
+class AlreadyResolved(Conflict):
+    """A report was resolved already."""
+
+    code, default_detail = "already_resolved", "This report was resolved already"
+
+
+class RegistrationsClosed(Forbidden):
+    """Signups are switched off in the platform settings."""
+
+    code, default_detail = "registrations_closed", "New registrations are closed"
+
+
 class InvalidResetToken(BadRequest):
     """A reset link that is unknown, used, expired or whose account is gone."""
 

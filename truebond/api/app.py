@@ -11,11 +11,14 @@ from truebond.api import (
     openapi,
     routes_account,
     routes_admin,
+    routes_admin_ops,
+    routes_admin_users,
     routes_auth,
     routes_health,
     routes_otp,
     routes_payments,
     routes_profile,
+    routes_safety,
     sockets,
 )
 from truebond.api.middlewares import client_address, errors, hide_server_version, request_context, security_headers
@@ -32,6 +35,9 @@ ROUTE_TABLES: list[list[Route]] = [
     routes_otp.ROUTES,
     routes_account.ROUTES,
     routes_payments.ROUTES,
+    routes_safety.ROUTES,
+    routes_admin_users.ROUTES,
+    routes_admin_ops.ROUTES,
 ]
 
 

@@ -19,7 +19,7 @@ from truebond.adapters.email import EmailFailed, Mail
 from truebond.adapters.otp_store import CODE_TTL_SECONDS
 from truebond.commands.bus import Command, Context, HandlerTable, ReactionTable
 from truebond.commands.decide import Decided, Decision, decide_and_append, head_only, read_model
-from truebond.commands.identity import SessionTokens, digest, normalise_email, revoke_session, start_session
+from truebond.commands.identity import SessionTokens, clear_login_lock, digest, normalise_email, revoke_session, start_session
 from truebond.commands.unit import Unit, new_id
 from truebond.errors import AlreadyVerified, DependencyDown, DomainError, InvalidOtp, NotYourEmail, RateLimited, WrongVerificationCode
 from truebond.events.account import EmailVerified
@@ -255,6 +255,9 @@ async def log_in_with_otp(cmd: LoginWithOtp, ctx: Context, deps: Unit) -> OtpLog
     user_id = str(user["_id"])
     meta = ctx.meta(actor=f"user:{user_id}")
     first_proof = not user.get("is_verified")
+    # Password failures from anywhere (an attacker's many IPs) must not lock the owner out: a
+    # right code proves the inbox, so it lifts the password lock too.
+    await clear_login_lock(deps, user_id)
     await mark_verified(deps, user_id, "otp_login", f"email-verified:{user_id}:{code_id}", meta)
     previous = await sessions_view.live_for_user(deps.db, user_id, deps.clock.now(), limit=None)
     tokens = await start_session(deps, ctx, user_id, str(user.get("role", "user")), cmd.device_id, method="otp")

@@ -1,26 +1,45 @@
 """Safety between users: the queries every list, profile, message and call check asks.
 
-Blocking and shadow-bans come with the safety work; until then nobody has blocked anybody and
-nobody is shadow-banned. Every place that must hide a pair from each other, or keep a
-shadow-banned user's messages and profile from others, calls these functions, so the safety read
-models plug in here and nowhere else.
+Every place that must hide a pair from each other, or keep a shadow-banned user's messages and
+profile from others, calls these functions; they read the `block_lists` read model
+(projections/safety.py) and the `shadow_banned` flag of the users read model.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from truebond.projections import safety
+
+USERS = "users"
+
 
 async def blocked_either_way(db: Any, a: str, b: str) -> bool:
-    """Whether `a` blocked `b` or `b` blocked `a` (always False until blocks exist)."""
-    return False
+    """Whether `a` blocked `b` or `b` blocked `a`."""
+    if a == b:
+        return False
+    return await safety.has_blocked(db, a, b) or await safety.has_blocked(db, b, a)
 
 
 async def shadow_banned(db: Any, user_id: str) -> bool:
     """Whether `user_id` is shadow-banned: their messages reach nobody, their profile leaves lists."""
-    return False
+    doc = await db[USERS].find_one({"_id": user_id, "shadow_banned": True}, projection={"_id": 1})
+    return doc is not None
+
+
+async def shadow_banned_ids(db: Any) -> set[str]:
+    """Ids of every shadow-banned account."""
+    cursor = db[USERS].find({"shadow_banned": True}, projection={"_id": 1})
+    return {str(doc["_id"]) async for doc in cursor}
 
 
 async def hidden_from(db: Any, viewer_id: str) -> set[str]:
-    """Ids of users `viewer_id` must not see in any list: blocked either way, or shadow-banned."""
-    return set()
+    """Ids of users `viewer_id` must not see in any list: blocked either way, or shadow-banned.
+
+    A shadow-banned viewer still sees everyone else (nothing tells them), never themselves hidden.
+    """
+    hidden = {str(e["user_id"]) for e in await safety.blocked_by_me(db, viewer_id)}
+    hidden.update(await safety.who_blocked(db, viewer_id))
+    hidden.update(await shadow_banned_ids(db))
+    hidden.discard(viewer_id)
+    return hidden

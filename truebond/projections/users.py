@@ -21,6 +21,7 @@ from truebond.events.profile import (
     decode_urls,
 )
 from truebond.projections import blocks
+from truebond.projections.admin_users import ADMIN_UPDATES
 from truebond.projections.views import StreamDocView, Update
 
 
@@ -183,6 +184,7 @@ USERS = StreamDocView(
         EmailVerified: _email_verified,
         AccountDeleted: _deleted,
         AccountErased: _erased,
+        **ADMIN_UPDATES,
     },
     indexes=(
         ([("email", ASCENDING)], {"unique": True, "sparse": True, "name": "email_unique"}),
@@ -190,6 +192,7 @@ USERS = StreamDocView(
         ([("referral_code", ASCENDING)], {"unique": True, "sparse": True, "name": "referral_code_unique"}),
         ([("created_at", DESCENDING)], {"name": "created_at"}),
         ([("erasure_pending", ASCENDING)], {"sparse": True, "name": "erasure_pending"}),
+        ([("shadow_banned", ASCENDING)], {"sparse": True, "name": "shadow_banned"}),
     ),
 )
 

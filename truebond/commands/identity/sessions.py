@@ -28,7 +28,12 @@ MAX_FAILURES_PER_ACCOUNT = 100
 FAILURE_WINDOW = timedelta(hours=1)
 FORCE_LOGOUT = "force_logout"
 # Revocations that tell the session's sockets why before they are dropped (OTP logins).
-LOGOUT_NOTICES = {"new_device_login": "You logged in on another device", "email_verified": "Please log in again"}
+LOGOUT_NOTICES = {
+    "new_device_login": "You logged in on another device",
+    "email_verified": "Please log in again",
+    "suspended": "Your account has been suspended",
+    "banned": "Your account has been suspended",
+}
 
 
 @attrs.frozen
@@ -130,6 +135,14 @@ async def _locked(deps: Unit, user_id: str) -> bool:
     """Whether the account's password login is locked; an unreachable Redis refuses (fail closed)."""
     try:
         return bool(await deps.redis.exists(_locked_key(user_id)))
+    except RedisError as exc:
+        raise DependencyDown() from exc
+
+
+async def clear_login_lock(deps: Unit, user_id: str) -> None:
+    """Forget the account's password failures and lift its lock (the owner proved their inbox by OTP)."""
+    try:
+        await deps.redis.delete(_locked_key(user_id), f"tb:loginfail:{user_id}")
     except RedisError as exc:
         raise DependencyDown() from exc
 

@@ -13,9 +13,10 @@ from truebond.commands.identity.common import SessionTokens, digest, normalise_e
 from truebond.commands.identity.sessions import start_session
 from truebond.commands.ledger import grant_signup_bonus
 from truebond.commands.unit import Unit, new_id
-from truebond.errors import Conflict, EmailTaken, MobileTaken
+from truebond.errors import Conflict, EmailTaken, MobileTaken, RegistrationsClosed
 from truebond.events.base import Head, Meta, Recorded
 from truebond.events.identity import EmailClaimed, EmailReleased, UserRegistered
+from truebond.projections import platform_settings
 from truebond.projections import users as users_view
 
 CLAIM_TAKEOVER_AFTER = timedelta(seconds=60)
@@ -118,6 +119,8 @@ async def sign_up(cmd: Signup, ctx: Context, deps: Unit) -> SessionTokens:
 
     The referrer's reward follows as a reaction to UserRegistered (commands/account.py).
     """
+    if not (await platform_settings.current(deps.db))["registrations_open"]:
+        raise RegistrationsClosed()
     user_id = new_id()
     email = normalise_email(cmd.email)
     meta = ctx.meta(actor=f"user:{user_id}")
