@@ -200,3 +200,71 @@ async def test_super_routes_refuse_a_plain_admin(runtime: bootstrap.Runtime, aio
     assert await allowed.json() == {"ok": True, "role": "super_admin"}
     # A super admin also passes the plain admin gate.
     assert (await client.get("/api/admin/me", headers=auth(boss["access_token"]))).status == 200
+
+
+# --------------------------------------------------------------------------- the whole admin table
+
+# Every admin route: the role it needs, and what an allowed caller gets for the probe `call` sends
+# (dummy ids, an empty JSON body on writes). A new admin route without a row fails the first test.
+ADMIN_TABLE: dict[tuple[str, str], tuple[str, int]] = {
+    ("GET", "/api/admin/me"): ("admin", 200),
+    ("GET", "/api/admin/users"): ("admin", 200),
+    ("GET", "/api/admin/users/{user_id}"): ("admin", 404),
+    ("POST", "/api/admin/users/{user_id}/suspend"): ("admin", 409),
+    ("POST", "/api/admin/users/{user_id}/reactivate"): ("admin", 404),
+    ("POST", "/api/admin/users/{user_id}/shadow-ban"): ("admin", 409),
+    ("POST", "/api/admin/users/{user_id}/unshadow-ban"): ("admin", 404),
+    ("POST", "/api/admin/users/{user_id}/adjust-credits"): ("super", 422),
+    ("GET", "/api/admin/moderation/reports"): ("admin", 200),
+    ("GET", "/api/admin/moderation/stats"): ("admin", 200),
+    ("POST", "/api/admin/moderation/reports/{report_id}/approve"): ("admin", 404),
+    ("POST", "/api/admin/moderation/reports/{report_id}/remove"): ("admin", 409),
+    ("POST", "/api/admin/moderation/reports/{report_id}/ban"): ("super", 409),
+    ("GET", "/api/admin/audit-logs"): ("admin", 200),
+    ("GET", "/api/admin/analytics/overview"): ("admin", 200),
+    ("GET", "/api/admin/analytics/user-growth"): ("admin", 200),
+    ("GET", "/api/admin/analytics/demographics"): ("admin", 200),
+    ("GET", "/api/admin/analytics/revenue"): ("admin", 200),
+    ("GET", "/api/admin/analytics/activity"): ("admin", 200),
+    ("GET", "/api/admin/analytics/highlights"): ("admin", 200),
+    ("GET", "/api/admin/settings"): ("super", 200),
+    ("PUT", "/api/admin/settings"): ("super", 409),
+}
+
+
+def test_every_admin_route_has_a_row_in_the_table() -> None:
+    served = {(r.method, r.path): r.auth for r in ADMIN_ROUTES}
+    assert set(served) == set(ADMIN_TABLE), "admin routes and ADMIN_TABLE differ"
+    for key, auth_level in served.items():
+        assert ADMIN_TABLE[key][0] == auth_level, key
+
+
+@pytest.mark.parametrize("key", sorted(ADMIN_TABLE), ids=lambda k: f"{k[0]} {k[1]}")
+async def test_admin_route_by_role(client: Any, runtime: bootstrap.Runtime, key: tuple[str, str]) -> None:
+    route = next(r for r in ADMIN_ROUTES if (r.method, r.path) == key)
+    level, allowed_status = ADMIN_TABLE[key]
+    user = await signup(client)
+    admin = await make_admin(client, runtime, "admin")
+    boss = await make_admin(client, runtime, "super_admin")
+    expected = {
+        "anonymous": 401,
+        "user": 403,
+        "admin": allowed_status if level == "admin" else 403,
+        "super_admin": allowed_status,
+    }
+    tokens = {"anonymous": None, "user": user["access_token"], "admin": admin["access_token"], "super_admin": boss["access_token"]}
+    got = {}
+    for who, token in tokens.items():
+        resp = await call(client, route, auth(token) if token else None)
+        got[who] = resp.status
+    assert got == expected, key
+
+
+async def test_admin_actions_are_limited_to_60_a_minute_per_admin(client: Any, runtime: bootstrap.Runtime) -> None:
+    admin, other = await make_admin(client, runtime), await make_admin(client, runtime)
+    url = "/api/admin/users/" + "0" * 32 + "/reactivate"
+    statuses = [(await client.post(url, headers=auth(admin["access_token"]))).status for _ in range(61)]
+    assert statuses[:60] == [404] * 60 and statuses[60] == 429
+    # Per admin: another admin is not affected, and reads are not actions.
+    assert (await client.post(url, headers=auth(other["access_token"]))).status == 404
+    assert (await client.get("/api/admin/users", headers=auth(admin["access_token"]))).status == 200
