@@ -10,9 +10,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import attrs
 from aiohttp import web
 
 from truebond import bootstrap
+from truebond.commands.dev_admins import parse_admin
 from truebond.config import ConfigError, Mode, Settings, load_settings
 from truebond.lifecycle import bounded
 from truebond.logging import configure_logging, get_logger
@@ -48,6 +50,15 @@ def _parser() -> argparse.ArgumentParser:
             default=0,
             help="how many reverse proxies in front of the API append to X-Forwarded-For (default 0: ignore the header)",
         )
+        if name == "dev":
+            p.add_argument(
+                "--admin",
+                action="append",
+                default=[],
+                type=parse_admin,
+                metavar="EMAIL[:ROLE]",
+                help="grant this email's account ROLE (admin or super_admin, default super_admin), audited as system:dev",
+            )
     sub.add_parser("project", help="tail the event store and update read models")
     replay = sub.add_parser("replay", help="rebuild read models from the events")
     replay.add_argument("--projection", action="append", default=None)
@@ -78,9 +89,15 @@ def _settings(args: argparse.Namespace, mode: Mode) -> Settings:
 
 
 async def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    if settings.mode == "dev" and getattr(args, "admin", None):
+        settings = attrs.evolve(settings, dev_admins=tuple(args.admin))
     runtime = await bootstrap.build(settings)
     unit = runtime.unit
     await bootstrap.ensure_indexes(unit)
+    if settings.dev_admins:
+        from truebond.commands.dev_admins import grant_dev_admins
+
+        await grant_dev_admins(runtime.bus)
     app = bootstrap.web_app(runtime)
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
