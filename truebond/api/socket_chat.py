@@ -50,15 +50,17 @@ async def _typing(req: SocketReq, event: str) -> Ack:
     conversation_id = conversation_id_of(me, other)
     if req.payload.get("conversation_id") not in (None, conversation_id):
         raise Forbidden("This conversation is not yours")
-    doc = await conversations_view.get(req.unit.db, conversation_id)
-    if other == me or not (conversations_view.sees(doc, me) and conversations_view.sees(doc, other)):
-        raise NotFound("Conversation not found")
     db = req.unit.db
+    doc = await conversations_view.get(db, conversation_id)
+    if other == me or not conversations_view.sees(doc, me):
+        raise NotFound("Conversation not found")
+    if await blocks.shadow_banned(db, me):
+        return {"success": True}  # as if relayed: the typist is not told
+    if not conversations_view.sees(doc, other):
+        raise NotFound("Conversation not found")
     if await blocks.blocked_either_way(db, me, other):
         raise Forbidden("You cannot chat with this user")
-    if not await blocks.shadow_banned(db, me):
-        payload = {"sender_id": me, "user_id": me, "conversation_id": conversation_id}
-        await req.unit.notifier.emit_to_user(other, event, payload)
+    await req.unit.notifier.emit_to_user(other, event, {"sender_id": me, "user_id": me, "conversation_id": conversation_id})
     return {"success": True}
 
 
