@@ -214,3 +214,36 @@ async def test_oversized_chat_payloads_get_an_error_ack(
     ack = await sock.sio.call(event, {**CHAT_EVENTS[event], "pad": "x" * 2000}, timeout=5)
     assert (ack["success"], ack["code"]) == (False, "payload_too_large")
     assert sock.sio.connected
+
+
+async def test_a_message_sent_through_one_server_reaches_the_receiver_on_another(
+    client: Any, runtime: Any, settings: Any, db: Any, clock: Any, aiohttp_client: Any, listeners: Callable[[], Listener]
+) -> None:
+    from truebond import bootstrap
+
+    other = await bootstrap.build(settings, db=db, clock=clock, fast_hashing=True)
+    try:
+        client_b = await aiohttp_client(bootstrap.web_app(other))
+        alice, bob = await two_users(client)
+        receiving = await _socket(client, listeners, bob)
+        # Server A subscribes to the Redis channel when its first socket connects: wait for it.
+        for _ in range(50):
+            await other.unit.notifier.emit_to_user(uid(bob), "probe", {})
+            if "probe" in receiving.received:
+                break
+            await asyncio.sleep(0.05)
+        status, body = await send(client_b, alice, bob, "across servers")
+        assert status == 200
+        pushed = await receiving.wait_for("message:new")
+        assert (pushed["id"], pushed["content"]) == (body["message_id"], "across servers")
+    finally:
+        await other.close()
+
+
+async def test_a_receiver_who_takes_messages_from_verified_users_only_refuses_others(client: Any) -> None:
+    alice, bob = await two_users(client)
+    resp = await client.post("/api/settings", json={"safety": {"verified_only_messages": True}}, headers=chat_support.hdr(bob))
+    assert resp.status == 200
+    status, body = await send(client, alice, bob, "hi")
+    assert (status, body["code"]) == (403, "forbidden")
+    assert await coins(client, alice) == 10
