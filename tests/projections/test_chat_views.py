@@ -42,9 +42,7 @@ async def _chatter(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> tuple[s
     return alice, bob, carol, dan
 
 
-async def test_partner_ids_are_the_users_who_see_a_conversation_with_that_user(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_partner_ids_are_the_users_who_see_a_conversation_with_that_user(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     alice, bob, carol, dan = await _chatter(runtime, monkeypatch)
     db = runtime.unit.db
     assert await conversations_view.partner_ids(db, alice) == sorted([bob, carol, dan])
