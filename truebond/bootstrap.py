@@ -19,11 +19,15 @@ from truebond.adapters.socket_emitter import SocketEmitter
 from truebond.adapters.storage import from_settings as storage_from_settings
 from truebond.adapters.stripe_gateway import StripeGateway
 from truebond.adapters.tokens import AccessTokens
-from truebond.api import socket_rooms
+from truebond.api import socket_chat, socket_rooms
 from truebond.api.socket_routing import SocketRoute
 from truebond.api.sockets import SocketLifecycle, SocketServer
 from truebond.clock import Clock, SystemClock
+<<<<<<< HEAD
 from truebond.commands import account, admin, dev_admins, identity, maintenance, otp, payments, profile, safety
+=======
+from truebond.commands import account, chat, identity, maintenance, otp, payments, profile
+>>>>>>> chat
 from truebond.commands.bus import Bus, merge_handlers, merge_reactions
 from truebond.commands.unit import Unit
 from truebond.config import Settings
@@ -55,7 +59,11 @@ def mongo_database(url: str) -> Any:
 
 
 # Every area's command handlers and event reactions, merged into the one bus.
+<<<<<<< HEAD
 AREAS = (identity, otp, account, payments, profile, maintenance, safety, admin, dev_admins)
+=======
+AREAS = (identity, otp, account, payments, profile, maintenance, chat)
+>>>>>>> chat
 
 
 @attrs.define
@@ -80,7 +88,7 @@ class Runtime:
 
 
 # Every area's socket events (SocketRoute tables), served by the web process.
-SOCKET_TABLES: list[list[SocketRoute]] = [socket_rooms.SOCKET_ROUTES]
+SOCKET_TABLES: list[list[SocketRoute]] = [socket_rooms.SOCKET_ROUTES, socket_chat.SOCKET_ROUTES]
 
 
 def _socket_lifecycle(redis: Any, clock: Clock) -> list[SocketLifecycle]:

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 class Notifier(Protocol):
     """Pushes to connected clients (Socket.IO); sessions' sockets can be dropped."""
 
-    async def emit_to_user(self, user_id: str, event: str, data: Any) -> None:
-        """Send `event` to every socket of a user (room `user:<id>`)."""
+    async def emit_to_user(self, user_id: str, event: str, data: Any, skip_sid: str | None = None) -> None:
+        """Send `event` to every socket of a user (room `user:<id>`), but the socket `skip_sid`."""
         ...
 
     async def emit_to_session(self, session_id: str, event: str, data: Any) -> None:
@@ -28,7 +28,7 @@ class Notifier(Protocol):
 class NullNotifier:
     """No sockets reachable from this process: nothing to send or drop."""
 
-    async def emit_to_user(self, user_id: str, event: str, data: Any) -> None:
+    async def emit_to_user(self, user_id: str, event: str, data: Any, skip_sid: str | None = None) -> None:
         """Nothing is connected."""
 
     async def emit_to_session(self, session_id: str, event: str, data: Any) -> None:

@@ -46,9 +46,9 @@ class SocketEmitter:
         self._redis = redis
         self._manager = _WriteOnlyRedisManager(url, channel=CHANNEL, write_only=True)
 
-    async def emit_to_user(self, user_id: str, event: str, data: Any) -> None:
-        """Send `event` to every socket of a user, on any web process."""
-        await self._manager.emit(event, data, room=user_room(user_id))
+    async def emit_to_user(self, user_id: str, event: str, data: Any, skip_sid: str | None = None) -> None:
+        """Send `event` to every socket of a user (but `skip_sid`), on any web process."""
+        await self._manager.emit(event, data, room=user_room(user_id), skip_sid=skip_sid)
 
     async def emit_to_session(self, session_id: str, event: str, data: Any) -> None:
         """Send `event` to the sockets of one session, on any web process."""

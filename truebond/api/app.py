@@ -14,6 +14,7 @@ from truebond.api import (
     routes_admin_ops,
     routes_admin_users,
     routes_auth,
+    routes_chat,
     routes_health,
     routes_otp,
     routes_payments,
@@ -35,9 +36,13 @@ ROUTE_TABLES: list[list[Route]] = [
     routes_otp.ROUTES,
     routes_account.ROUTES,
     routes_payments.ROUTES,
+<<<<<<< HEAD
     routes_safety.ROUTES,
     routes_admin_users.ROUTES,
     routes_admin_ops.ROUTES,
+=======
+    routes_chat.ROUTES,
+>>>>>>> chat
 ]
 
 

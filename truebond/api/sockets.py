@@ -170,6 +170,7 @@ class SocketServer:
             ip=str(session.get("ip", "unknown")),
             device=str(session.get("device", "unknown")),
             remote=str(session.get("remote", "")),
+            socket_id=sid,
         )
         # Several arguments arrive as a list, which no route's schema takes.
         data: Any = args[0] if len(args) == 1 else (list(args) or None)
@@ -195,9 +196,9 @@ class SocketServer:
             await bounded(self.sio.disconnect(sid, ignore_queue=True), name="socket.disconnect")
 
     # -- Notifier --------------------------------------------------------------------------
-    async def emit_to_user(self, user_id: str, event: str, data: Any) -> None:
-        """Send `event` to every socket of a user, on any server."""
-        await self.sio.emit(event, data, room=user_room(user_id))
+    async def emit_to_user(self, user_id: str, event: str, data: Any, skip_sid: str | None = None) -> None:
+        """Send `event` to every socket of a user (but `skip_sid`), on any server."""
+        await self.sio.emit(event, data, room=user_room(user_id), skip_sid=skip_sid)
 
     async def emit_to_session(self, session_id: str, event: str, data: Any) -> None:
         """Send `event` to the sockets of one session, on any server."""

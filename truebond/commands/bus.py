@@ -40,7 +40,8 @@ class Context:
     """Who issues a command and from where; built once per entry point (request, socket event, job).
 
     `actor` is `user:<id>`, `admin:<id>`, `stripe`, `anonymous` or `system:<worker>`; `ip` is
-    already masked and `remote` is the hashed rate-limit key of the client's address.
+    already masked and `remote` is the hashed rate-limit key of the client's address;
+    `socket_id` is the socket a socket event came from (its own pushes may skip it).
     """
 
     actor: str
@@ -49,6 +50,7 @@ class Context:
     ip: str = "unknown"
     device: str = "unknown"
     remote: str = ""
+    socket_id: str | None = None
 
     @classmethod
     def system(cls, worker: str, *, causation_id: str | None = None) -> Context:

@@ -52,12 +52,13 @@ def _existing(done: Recorded, user_id: str, event_id: str) -> LedgerEvent:
     return event
 
 
-async def record_change(unit: Unit, user_id: str, *, event_id: str, meta: Meta, decide: Decide) -> LedgerResult:
+async def record_change(unit: Unit, user_id: str, *, event_id: str, meta: Meta, decide: Decide, subject: str | None = None) -> LedgerResult:
     """The one path of every coin change: once per `event_id`, never below zero.
 
     `decide(coins)` builds the event from the current balance; it may raise (PaymentRequired)
     to refuse. A repeated `event_id` returns the first result and changes nothing. An event whose
     `balance_after` is not `coins + amount`, or is below zero, is a bug and is never appended.
+    `subject` names the person whose key encrypts the event's personal fields (a message's text).
     """
 
     stream = account_stream(user_id)
@@ -82,7 +83,7 @@ async def record_change(unit: Unit, user_id: str, *, event_id: str, meta: Meta, 
             raise ValueError("a ledger event must chain on the balance it was decided against")
         if event.balance_after < 0:
             raise PaymentRequired()
-        return Decision(event, event_id)
+        return Decision(event, event_id, subject=subject)
 
     appended = await decide_and_append(unit, stream, load, decide_change, meta)
     if not appended:
