@@ -23,11 +23,7 @@ from truebond.api import socket_chat, socket_rooms
 from truebond.api.socket_routing import SocketRoute
 from truebond.api.sockets import SocketLifecycle, SocketServer
 from truebond.clock import Clock, SystemClock
-<<<<<<< HEAD
-from truebond.commands import account, admin, dev_admins, identity, maintenance, otp, payments, profile, safety
-=======
-from truebond.commands import account, chat, identity, maintenance, otp, payments, profile
->>>>>>> chat
+from truebond.commands import account, admin, chat, dev_admins, identity, maintenance, otp, payments, profile, safety
 from truebond.commands.bus import Bus, merge_handlers, merge_reactions
 from truebond.commands.unit import Unit
 from truebond.config import Settings
@@ -59,11 +55,7 @@ def mongo_database(url: str) -> Any:
 
 
 # Every area's command handlers and event reactions, merged into the one bus.
-<<<<<<< HEAD
-AREAS = (identity, otp, account, payments, profile, maintenance, safety, admin, dev_admins)
-=======
-AREAS = (identity, otp, account, payments, profile, maintenance, chat)
->>>>>>> chat
+AREAS = (identity, otp, account, payments, profile, maintenance, safety, admin, dev_admins, chat)
 
 
 @attrs.define

@@ -36,13 +36,10 @@ ROUTE_TABLES: list[list[Route]] = [
     routes_otp.ROUTES,
     routes_account.ROUTES,
     routes_payments.ROUTES,
-<<<<<<< HEAD
     routes_safety.ROUTES,
     routes_admin_users.ROUTES,
     routes_admin_ops.ROUTES,
-=======
     routes_chat.ROUTES,
->>>>>>> chat
 ]
 
 
