@@ -12,6 +12,7 @@ from truebond.adapters.email import build_email_sender
 from truebond.adapters.notifier import Notifier, NullNotifier
 from truebond.adapters.otp_store import OtpStore, derive_key
 from truebond.adapters.passwords import Passwords
+from truebond.adapters.presence import Presence
 from truebond.adapters.ratelimit import RateLimiter
 from truebond.adapters.redis_client import EmbeddedRedis, connect
 from truebond.adapters.session_cache import SessionCache
@@ -20,6 +21,7 @@ from truebond.adapters.storage import from_settings as storage_from_settings
 from truebond.adapters.stripe_gateway import StripeGateway
 from truebond.adapters.tokens import AccessTokens
 from truebond.api import socket_rooms
+from truebond.api.socket_presence import PresenceFollower, no_partners
 from truebond.api.socket_routing import SocketRoute
 from truebond.api.sockets import SocketLifecycle, SocketServer
 from truebond.clock import Clock, SystemClock
@@ -85,7 +87,7 @@ SOCKET_TABLES: list[list[SocketRoute]] = [socket_rooms.SOCKET_ROUTES]
 
 def _socket_lifecycle(redis: Any, clock: Clock) -> list[SocketLifecycle]:
     """What follows sockets coming and going in a web process."""
-    return []
+    return [PresenceFollower(Presence(redis, clock), partners=no_partners)]
 
 
 def _notifier(redis: Any, redis_url: str, settings: Settings, clock: Clock, *, sockets: bool, embedded: bool) -> Notifier:

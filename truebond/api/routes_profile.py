@@ -25,6 +25,7 @@ from truebond.commands.profile import (
 )
 from truebond.errors import BadRequest, ImageTooLarge, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from truebond.projections import ledger as ledger_view
+from truebond.projections import presence as presence_view
 from truebond.projections import users as users_view
 
 UPLOADS = Policy("photo_upload", "30/hour")
@@ -107,7 +108,7 @@ async def get_profile(req: Req) -> web.StreamResponse:
     user = await users_view.public_profile(req.unit.db, req.me.user_id, req.param("user_id"))
     if user is None:
         raise NotFound("User not found")
-    return json_response(public_body(user))
+    return json_response(public_body(await presence_view.with_online(req.unit, req.me.user_id, user)))
 
 
 async def update_profile(req: Req) -> web.StreamResponse:
