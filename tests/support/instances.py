@@ -14,21 +14,30 @@ revocation published by one reaches the sockets of every other from the first mo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import attrs
 import pytest
 import redis.asyncio as aioredis
 
+from tests.support.network import free_port
 from tests.support.sockets import base_url
 from truebond import bootstrap
 from truebond.adapters.socket_emitter import CHANNEL
 from truebond.api.sockets import SocketLifecycle, SocketServer
 from truebond.clock import Clock
-from truebond.config import Settings
+from truebond.config import VARIABLES, Settings
 
 LISTEN_TIMEOUT_SECONDS = 10.0
+PROCESS_START_SECONDS = 30.0
 
 Lifecycle = Callable[[Any, Clock], list[SocketLifecycle]]
 
@@ -119,3 +128,67 @@ async def instances(settings: Settings, db: Any, clock: Clock, aiohttp_client: A
     made = Instances(settings, db, clock, aiohttp_client)
     yield made
     await made.close()
+
+
+class ServerProcess:
+    """`truebond dev` in a subprocess on the test's Redis (its own in-memory database): a server to kill."""
+
+    def __init__(self, redis_url: str, log_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if k not in VARIABLES and not k.startswith("TRUEBOND_")}
+        env.update({"PYTHONUNBUFFERED": "1", "REDIS_URL": redis_url, "MONGO_URL": f"mongomock://proc{uuid.uuid4().hex[:8]}"})
+        self._log = (log_dir / f"server-{self.port}.log").open("w", encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "truebond", "dev", "--port", str(self.port)],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    async def ready(self) -> None:
+        """Wait until the server answers its health check."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PROCESS_START_SECONDS
+        async with aiohttp.ClientSession() as session:
+            while True:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"server exited with {self.proc.returncode}")
+                try:
+                    async with session.get(self.url + "/api/health") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                if loop.time() > deadline:
+                    raise AssertionError("server did not start")
+                await asyncio.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: the process ends at once, without a word to Redis or its clients."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        """End the process if it still runs."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+@pytest.fixture
+def server_process(redis_url: str, tmp_path: Path) -> Iterator[Callable[[], ServerProcess]]:
+    """Start `truebond dev` subprocesses on the test's Redis; each is stopped at the end."""
+    made: list[ServerProcess] = []
+
+    def make() -> ServerProcess:
+        made.append(ServerProcess(redis_url, tmp_path))
+        return made[-1]
+
+    yield make
+    for proc in made:
+        proc.stop()
