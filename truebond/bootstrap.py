@@ -23,6 +23,7 @@ from truebond.adapters.tokens import AccessTokens
 from truebond.api import socket_rooms
 from truebond.api.socket_presence import PresenceFollower, no_partners
 from truebond.api.socket_routing import SocketRoute
+from truebond.api.socket_session_watch import SessionWatch
 from truebond.api.sockets import SocketLifecycle, SocketServer
 from truebond.clock import Clock, SystemClock
 from truebond.commands import account, identity, maintenance, otp, payments, profile
@@ -87,7 +88,7 @@ SOCKET_TABLES: list[list[SocketRoute]] = [socket_rooms.SOCKET_ROUTES]
 
 def _socket_lifecycle(redis: Any, clock: Clock) -> list[SocketLifecycle]:
     """What follows sockets coming and going in a web process."""
-    return [PresenceFollower(Presence(redis, clock), partners=no_partners)]
+    return [PresenceFollower(Presence(redis, clock), partners=no_partners), SessionWatch()]
 
 
 def _notifier(redis: Any, redis_url: str, settings: Settings, clock: Clock, *, sockets: bool, embedded: bool) -> Notifier:

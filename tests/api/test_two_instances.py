@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import attrs
 import pytest
 import socketio
 
@@ -23,6 +24,10 @@ from tests.support import sockets as socket_support
 from tests.support.accounts import auth, signup
 from tests.support.instances import Instance, Instances
 from tests.support.sockets import Listener
+from truebond.api.socket_session_watch import SessionWatch
+from truebond.commands.bus import Command, Context
+from truebond.commands.identity import revoke_all, revoke_session
+from truebond.commands.unit import Unit
 from truebond.projections.presence import presence_of
 
 instances = instance_support.instances
@@ -158,3 +163,51 @@ async def test_an_event_emitted_on_one_instance_reaches_a_socket_on_the_other(
     emit: Callable[[], Awaitable[None]] = lambda: emitter.sockets.emit_to_user(user["user"]["id"], "new_notification", {"n": 1})  # noqa: E731
     await emit()
     assert await sock.wait_for("new_notification") == {"n": 1}
+
+
+@attrs.frozen
+class Suspend(Command[int]):
+    """What the admin suspension will do (it comes with the safety work): end every session."""
+
+    user_id: str
+
+
+async def suspend(cmd: Suspend, ctx: Context, deps: Unit) -> int:
+    """Revoke every session with the reason `suspended`, as any command may."""
+    return await revoke_all(deps, ctx.meta(), cmd.user_id, "suspended")
+
+
+async def test_any_command_that_revokes_sessions_drops_the_sockets_on_every_instance(
+    instances: Instances, listeners: Callable[[], Listener]
+) -> None:
+    """Suspension will revoke sessions the same way: the SessionRevoked reaction covers it."""
+    a, b = await instances.start(2)
+    user = await signup(a.client)
+    sock = await connected(listeners, b, user["access_token"])
+    a.runtime.bus.handlers[Suspend] = suspend
+
+    assert await a.runtime.bus.handle(Suspend(user["user"]["id"]), Context.system("admin-test")) == 1
+
+    await assert_gone(sock, b)
+    await assert_cannot_connect(listeners, b, user["access_token"])
+
+
+async def test_a_socket_whose_revocation_message_was_lost_is_dropped_by_its_own_server(
+    instances: Instances, listeners: Callable[[], Listener]
+) -> None:
+    """No ghost even when the drop never reached B (its channel was down): B re-checks its sockets' sessions."""
+    a, b = await instances.start(2)
+    user = await signup(a.client)
+    sock = await connected(listeners, b, user["access_token"])
+    kept_user = await signup(a.client)
+    kept = await connected(listeners, b, kept_user["access_token"])
+    session_id = a.runtime.unit.tokens.verify(user["access_token"], a.runtime.unit.clock.time()).session_id
+    # Revoked outside the bus: the event is stored, but no reaction runs and nothing is published.
+    assert await revoke_session(a.runtime.unit, Context.system("test").meta(), user["user"]["id"], session_id, "logout")
+    assert not sock.gone.is_set()
+
+    assert await b.follower(SessionWatch).check() == {session_id}
+
+    await assert_gone(sock, b)
+    assert kept.sio.connected
+    assert await b.follower(SessionWatch).check() == set()

@@ -21,7 +21,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import attrs
@@ -39,6 +39,7 @@ from truebond.config import VARIABLES, Settings
 LISTEN_TIMEOUT_SECONDS = 10.0
 PROCESS_START_SECONDS = 30.0
 
+F = TypeVar("F")
 Lifecycle = Callable[[Any, Clock], list[SocketLifecycle]]
 
 
@@ -60,6 +61,10 @@ class Instance:
         server = self.runtime.unit.notifier
         assert isinstance(server, SocketServer)
         return server
+
+    def follower(self, kind: type[F]) -> F:
+        """This instance's socket lifecycle follower of class `kind`."""
+        return next(f for f in self.sockets.lifecycle if isinstance(f, kind))
 
     def local_sids(self) -> set[str]:
         """The Socket.IO connections this instance holds right now."""

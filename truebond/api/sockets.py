@@ -94,6 +94,11 @@ class SocketServer:
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
 
+    @property
+    def lifecycle(self) -> tuple[SocketLifecycle, ...]:
+        """The followers of sockets coming and going (presence, session watch, call grace)."""
+        return tuple(self._lifecycle)
+
     # -- connection lifecycle --------------------------------------------------------------
     async def _admit(self, environ: dict[str, Any]) -> bool:
         """Count an Engine.IO handshake against the per-IP limit; False refuses it."""
