@@ -12,6 +12,7 @@ from truebond.adapters.email import build_email_sender
 from truebond.adapters.notifier import Notifier, NullNotifier
 from truebond.adapters.otp_store import OtpStore, derive_key
 from truebond.adapters.passwords import Passwords
+from truebond.adapters.presence import Presence
 from truebond.adapters.ratelimit import RateLimiter
 from truebond.adapters.redis_client import EmbeddedRedis, connect
 from truebond.adapters.session_cache import SessionCache
@@ -20,7 +21,9 @@ from truebond.adapters.storage import from_settings as storage_from_settings
 from truebond.adapters.stripe_gateway import StripeGateway
 from truebond.adapters.tokens import AccessTokens
 from truebond.api import socket_chat, socket_rooms
+from truebond.api.socket_presence import PresenceFollower
 from truebond.api.socket_routing import SocketRoute
+from truebond.api.socket_session_watch import SessionWatch
 from truebond.api.sockets import SocketLifecycle, SocketServer
 from truebond.clock import Clock, SystemClock
 from truebond.commands import account, admin, chat, dev_admins, identity, maintenance, otp, payments, profile, safety
@@ -31,6 +34,7 @@ from truebond.events.crypto import SubjectKeys
 from truebond.events.store import EventStore
 from truebond.lifecycle import bounded
 from truebond.logging import get_logger
+from truebond.projections import conversations
 from truebond.projections.catalog import ALL_VIEWS
 from truebond.projections.inline import Projections
 
@@ -85,7 +89,7 @@ SOCKET_TABLES: list[list[SocketRoute]] = [socket_rooms.SOCKET_ROUTES, socket_cha
 
 def _socket_lifecycle(redis: Any, clock: Clock) -> list[SocketLifecycle]:
     """What follows sockets coming and going in a web process."""
-    return []
+    return [PresenceFollower(Presence(redis, clock), partners=conversations.partner_ids), SessionWatch()]
 
 
 def _notifier(redis: Any, redis_url: str, settings: Settings, clock: Clock, *, sockets: bool, embedded: bool) -> Notifier:

@@ -24,6 +24,7 @@ from truebond.commands.identity import (
 )
 from truebond.errors import CrossOrigin, Unauthorized, ValidationFailed
 from truebond.projections import ledger as ledger_view
+from truebond.projections import presence as presence_view
 from truebond.projections import sessions as sessions_view
 from truebond.projections import users as users_view
 
@@ -247,7 +248,7 @@ def me_body(user: dict[str, Any], coins: int) -> dict[str, Any]:
 async def me(req: Req) -> web.StreamResponse:
     """GET /api/auth/me."""
     coins = await ledger_view.coins(req.unit.db, req.me.user_id)
-    return json_response(me_body(dict(req.me.user), coins))
+    return json_response(me_body(await presence_view.with_online(req.unit, req.me.user_id, req.me.user), coins))
 
 
 ROUTES = [

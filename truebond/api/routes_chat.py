@@ -20,6 +20,7 @@ from truebond.events.chat import conversation_id_of
 from truebond.projections import blocks
 from truebond.projections import conversations as conversations_view
 from truebond.projections import messages as messages_view
+from truebond.projections import presence as presence_view
 from truebond.projections import users as users_view
 
 SEND_LIMITS: tuple[tuple[Policy, KeyBy], ...] = ((schemas.MESSAGES_PER_MINUTE, "user"),)
@@ -57,6 +58,7 @@ async def list_conversations(req: Req) -> web.StreamResponse:
     docs = [d for d in await conversations_view.for_user(db, me) if conversations_view.other_of(d, me) not in hidden]
     last_ids = [conversations_view.message_id_of(str(k)) for d in docs if (k := (d.get("last_key") or {}).get(me))]
     last = await messages_view.by_ids(db, last_ids)
+    online = await presence_view.visible_online_among(req.unit, me, [conversations_view.other_of(d, me) for d in docs])
     items = []
     for doc in docs:
         other_id = conversations_view.other_of(doc, me)
@@ -73,7 +75,7 @@ async def list_conversations(req: Req) -> web.StreamResponse:
                 "user_id": other_id,
                 "name": other.get("name"),
                 "avatar": _avatar(other),
-                "online": bool(other.get("is_online", False)),
+                "online": other_id in online,
                 "lastMessage": _preview(message),
                 "last_message_at": message["created_at"] if message else None,
                 "last_message_sender_id": message["sender_id"] if message else None,

@@ -26,6 +26,7 @@ from truebond.commands.profile import (
 from truebond.errors import BadRequest, ImageTooLarge, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from truebond.projections import blocks
 from truebond.projections import ledger as ledger_view
+from truebond.projections import presence as presence_view
 from truebond.projections import users as users_view
 
 UPLOADS = Policy("photo_upload", "30/hour")
@@ -110,7 +111,7 @@ async def get_profile(req: Req) -> web.StreamResponse:
     # A shadow-banned account has left everyone else's view (it still sees its own profile).
     if user is None or (user["_id"] != viewer and await blocks.shadow_banned(db, str(user["_id"]))):
         raise NotFound("User not found")
-    return json_response(public_body(user))
+    return json_response(public_body(await presence_view.with_online(req.unit, req.me.user_id, user)))
 
 
 async def update_profile(req: Req) -> web.StreamResponse:

@@ -91,7 +91,13 @@ class SocketServer:
         self._unit = unit
         self._bus = bus
         self.sio.attach(app, socketio_path=PATH)
+        app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
+
+    @property
+    def lifecycle(self) -> tuple[SocketLifecycle, ...]:
+        """The followers of sockets coming and going (presence, session watch, call grace)."""
+        return tuple(self._lifecycle)
 
     # -- connection lifecycle --------------------------------------------------------------
     async def _admit(self, environ: dict[str, Any]) -> bool:
@@ -190,6 +196,16 @@ class SocketServer:
             return
         with contextlib.suppress(RedisError, OSError):
             await self._redis.srem(SOCKETS_KEY + session_id, sid)
+
+    async def _on_startup(self, app: web.Application) -> None:
+        """Listen on the Redis channel from the start, not from the first connection.
+
+        python-socketio subscribes when its first client connects, in the background: until
+        then, a revocation or an emit published by another process would not reach that client.
+        """
+        if not self.sio.manager_initialized:
+            self.sio.manager_initialized = True
+            self.sio.manager.initialize()
 
     async def _on_shutdown(self, app: web.Application) -> None:
         for sid, _ in list(self.sio.manager.get_participants("/", None)):

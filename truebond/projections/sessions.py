@@ -89,3 +89,14 @@ async def unexpired_ids(db: Any, user_id: str, now: datetime) -> list[str]:
     """Ids of the user's sessions that have not expired, revoked or not (account erasure re-drops them)."""
     cursor = db[SESSIONS.collection].find({"user_id": user_id, "expires_at": {"$gt": now}}, projection={"_id": 1})
     return [str(doc["_id"]) async for doc in cursor]
+
+
+async def ended_among(db: Any, session_ids: list[str], now: datetime) -> set[str]:
+    """Which of `session_ids` are over: revoked, expired or unknown (sockets of those must go)."""
+    if not session_ids:
+        return set()
+    cursor = db[SESSIONS.collection].find(
+        {"_id": {"$in": session_ids}, "revoked_at": None, "expires_at": {"$gt": now}}, projection={"_id": 1}
+    )
+    live = {str(doc["_id"]) async for doc in cursor}
+    return set(session_ids) - live
