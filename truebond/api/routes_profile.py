@@ -68,12 +68,7 @@ def _flags(*names: str) -> dict[Any, Any]:
 SETTINGS_SCHEMA = strict(
     {
         vol.Optional("notifications"): strict(_flags(*profile.DEFAULT_SETTINGS["notifications"])),
-        vol.Optional("privacy"): strict(
-            {
-                **_flags("show_online_status", "show_distance", "show_age", "read_receipts"),
-                vol.Optional("profile_visibility"): vol.In(("everyone", "matches", "nobody")),
-            }
-        ),
+        vol.Optional("privacy"): strict(_flags(*profile.DEFAULT_SETTINGS["privacy"])),
         vol.Optional("safety"): strict(_flags(*profile.DEFAULT_SETTINGS["safety"])),
         vol.Optional("dark_mode"): bool,
         vol.Optional("language"): vol.All(
@@ -89,16 +84,19 @@ FCM_REMOVE_SCHEMA = strict({vol.Optional("token"): FCM_TOKEN})
 
 def public_body(user: dict[str, Any]) -> dict[str, Any]:
     """What anyone logged in may see of an account: never email, phone, coins, address or location."""
+    pictures = [str(u) for u in user.get("profile_pictures", [])]
     return {
         "id": user["_id"],
         "name": user.get("name"),
         "age": user.get("age"),
         "gender": user.get("gender"),
         "bio": user.get("bio", ""),
-        "photos": list(user.get("profile_pictures", [])),
+        "photos": pictures,
+        "profile_pictures": list(pictures),
         "intent": user.get("intent"),
         "is_verified": bool(user.get("is_verified", False)),
-        "is_online": bool(user.get("is_online", False)),
+        # `privacy.show_online` false hides the account's presence from everybody else.
+        "is_online": bool(user.get("is_online", False)) and bool(profile.settings_of(user)["privacy"]["show_online"]),
     }
 
 
