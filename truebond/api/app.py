@@ -12,7 +12,9 @@ from truebond.api import (
     routes_account,
     routes_admin,
     routes_auth,
+    routes_discovery,
     routes_health,
+    routes_location,
     routes_otp,
     routes_payments,
     routes_profile,
@@ -32,6 +34,7 @@ ROUTE_TABLES: list[list[Route]] = [
     routes_otp.ROUTES,
     routes_account.ROUTES,
     routes_payments.ROUTES,
+    routes_discovery.ROUTES + routes_location.ROUTES,
 ]
 
 

@@ -15,6 +15,7 @@ from truebond.api.routes_auth import INTENTS, INTERESTS, me_body, min_le_max
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import integer, strict, text
 from truebond.commands import profile
+from truebond.commands.location import RecordProfileView
 from truebond.commands.profile import (
     RegisterFcmToken,
     RemoveFcmToken,
@@ -105,6 +106,7 @@ async def get_profile(req: Req) -> web.StreamResponse:
     user = await users_view.public_profile(req.unit.db, req.me.user_id, req.param("user_id"))
     if user is None:
         raise NotFound("User not found")
+    await req.bus.handle(RecordProfileView(req.me.user_id, str(user["_id"])), req.ctx)
     return json_response(public_body(user))
 
 
