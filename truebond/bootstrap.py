@@ -23,7 +23,7 @@ from truebond.api import socket_rooms
 from truebond.api.socket_routing import SocketRoute
 from truebond.api.sockets import SocketLifecycle, SocketServer
 from truebond.clock import Clock, SystemClock
-from truebond.commands import account, identity, location, maintenance, otp, payments, profile
+from truebond.commands import account, identity, location, maintenance, notifications, otp, payments, profile
 from truebond.commands.bus import Bus, merge_handlers, merge_reactions
 from truebond.commands.unit import Unit
 from truebond.config import Settings
@@ -55,7 +55,7 @@ def mongo_database(url: str) -> Any:
 
 
 # Every area's command handlers and event reactions, merged into the one bus.
-AREAS = (identity, otp, account, payments, profile, maintenance, location)
+AREAS = (identity, otp, account, payments, profile, maintenance, location, notifications)
 
 
 @attrs.define

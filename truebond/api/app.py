@@ -15,6 +15,7 @@ from truebond.api import (
     routes_discovery,
     routes_health,
     routes_location,
+    routes_notifications,
     routes_otp,
     routes_payments,
     routes_profile,
@@ -34,7 +35,7 @@ ROUTE_TABLES: list[list[Route]] = [
     routes_otp.ROUTES,
     routes_account.ROUTES,
     routes_payments.ROUTES,
-    routes_discovery.ROUTES + routes_location.ROUTES,
+    routes_discovery.ROUTES + routes_location.ROUTES + routes_notifications.ROUTES,
 ]
 
 

@@ -6,6 +6,7 @@ from truebond.projections.activity import PROFILE_VIEWS, STREAKS
 from truebond.projections.audit import AUDIT
 from truebond.projections.ledger import BALANCES, CREDIT_TRANSACTIONS
 from truebond.projections.locations import LOCATIONS
+from truebond.projections.notifications import NOTIFICATIONS
 from truebond.projections.payments import PAYMENT_REVIEWS, PAYMENTS
 from truebond.projections.sessions import SESSIONS
 from truebond.projections.users import USERS
@@ -22,4 +23,5 @@ ALL_VIEWS: list[Projection] = [
     LOCATIONS,
     PROFILE_VIEWS,
     STREAKS,
+    NOTIFICATIONS,
 ]
