@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from truebond import bootstrap
+from truebond.adapters import dev_snapshot
 from truebond.config import ConfigError, Mode, Settings, load_settings
 from truebond.lifecycle import bounded
 from truebond.logging import configure_logging, get_logger
@@ -42,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--stripe-api-base", default=None)
         p.add_argument("--email-api-base", default=None)
         p.add_argument("--storage-endpoint", default=None)
+        if name == "dev":
+            p.add_argument("--data-dir", default=None, help="keep the embedded database in this folder across restarts (default: memory)")
         p.add_argument(
             "--trusted-proxy-hops",
             type=int,
@@ -74,12 +77,25 @@ def _settings(args: argparse.Namespace, mode: Mode) -> Settings:
         email_api_base=getattr(args, "email_api_base", None),
         storage_endpoint=getattr(args, "storage_endpoint", None),
         trusted_proxy_hops=getattr(args, "trusted_proxy_hops", 0),
+        dev_backend_url=listen_url(args.host, args.port) if mode == "dev" else None,
     )
+
+
+def listen_url(host: str, port: int) -> str:
+    """The URL a browser on this machine reaches a server listening on host:port by."""
+    shown = "localhost" if host in ("0.0.0.0", "127.0.0.1", "::", "") else host  # noqa: S104
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
 
 
 async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     runtime = await bootstrap.build(settings)
     unit = runtime.unit
+    data_dir = Path(args.data_dir) if getattr(args, "data_dir", None) else None
+    if data_dir is not None:
+        restored = await dev_snapshot.load(unit.db, data_dir)
+        say(f"Embedded database: {data_dir} ({restored} documents restored; saved again on exit)")
     await bootstrap.ensure_indexes(unit)
     app = bootstrap.web_app(runtime)
     stop = asyncio.Event()
@@ -105,6 +121,8 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     await bounded(runner.cleanup(), name="http.cleanup", seconds=2 * SHUTDOWN_SECONDS)
     for task in tasks:
         await bounded(task, name="worker.stop", seconds=SHUTDOWN_SECONDS)
+    if data_dir is not None:
+        await dev_snapshot.save(unit.db, data_dir)
     await runtime.close()
 
 
