@@ -1,9 +1,8 @@
-"""Read models for the dashboard: `profile_views` (count per user) and `activity_streaks`.
+"""Read models for the dashboard: `profile_views` (count per user) and `activity_days`.
 
-`profile_views` counts the `views-<user>` stream (one event per viewer per day). The streak of a
-user is the run of consecutive UTC days on which they did something (any event whose actor is
-`user:<id>`: a login, a token refresh, a message...), kept as the last active day and the run's
-length; redelivering an event of a day already counted changes nothing.
+`profile_views` counts the `views-<user>` stream (one event per viewer per day). `activity_days`
+holds one document per actor and UTC day on which the actor caused any event (a login, a token
+refresh, a message...); a user's streak is the run of consecutive days ending today or yesterday.
 """
 
 from __future__ import annotations
@@ -11,13 +10,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-import attrs
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, DESCENDING
 
-from truebond.events.base import Recorded
+from truebond.events.base import Event, Recorded
 from truebond.events.discovery import ProfileViewed
-from truebond.events.store import EventStore
-from truebond.projections.views import IndexSpec, StreamDocView, Update
+from truebond.projections.views import EventDocView, StreamDocView, Update
 
 REWARD_EVERY_DAYS = 7
 
@@ -30,43 +27,20 @@ def _viewed(rec: Recorded) -> Update:
 PROFILE_VIEWS = StreamDocView(name="profile_views", collection="profile_views", stream_prefix="views-", updates={ProfileViewed: _viewed})
 
 
-@attrs.frozen
-class StreakView:
-    """Consecutive active days per user, from every event a user caused."""
-
-    name: str = "activity_streaks"
-    collection: str = "activity_streaks"
-    indexes: tuple[IndexSpec, ...] = ()
-
-    def wants(self, rec: Recorded) -> bool:
-        """Events a user caused themselves."""
-        kind, _, ident = rec.meta.actor.partition(":")
-        return kind == "user" and bool(ident)
-
-    async def apply(self, coll: Any, rec: Recorded, store: EventStore) -> None:
-        """Extend, restart or keep the run (compare-and-set on the last active day)."""
-        user_id = rec.meta.actor.partition(":")[2]
-        day = rec.at.date()
-        for _ in range(20):
-            doc = await coll.find_one({"_id": user_id})
-            if doc is None:
-                try:
-                    await coll.insert_one({"_id": user_id, "last_day": day.isoformat(), "streak_days": 1})
-                    return
-                except DuplicateKeyError:  # another writer inserted it first: decide again on its state
-                    continue
-            last = date.fromisoformat(str(doc["last_day"]))
-            if day <= last:
-                return
-            streak = int(doc.get("streak_days", 1)) + 1 if day == last + timedelta(days=1) else 1
-            result = await coll.update_one(
-                {"_id": user_id, "last_day": doc["last_day"]}, {"$set": {"last_day": day.isoformat(), "streak_days": streak}}
-            )
-            if result.matched_count:
-                return
+def _active_day(rec: Recorded) -> tuple[str, Update]:
+    day = rec.at.date().isoformat()
+    return f"{rec.meta.actor}|{day}", {"$set": {"actor": rec.meta.actor, "day": day}}
 
 
-STREAKS = StreakView()
+# One document per actor and UTC day with any event; a user's streak is read from theirs.
+ACTIVITY_DAYS = EventDocView(
+    name="activity_days",
+    collection="activity_days",
+    docs={Event: _active_day},
+    indexes=(([("actor", ASCENDING), ("day", DESCENDING)], {"name": "actor_day"}),),
+)
+STREAKS = ACTIVITY_DAYS
+MAX_STREAK_DAYS = 400
 
 
 async def profile_views(db: Any, user_id: str) -> int:
@@ -76,12 +50,20 @@ async def profile_views(db: Any, user_id: str) -> int:
 
 
 async def streak(db: Any, user_id: str, today: date) -> int:
-    """The current run of active days (0 once a whole day passed without activity)."""
-    doc = await db[STREAKS.collection].find_one({"_id": user_id})
-    if doc is None:
-        return 0
-    last = date.fromisoformat(str(doc["last_day"]))
-    return int(doc.get("streak_days", 0)) if today - last <= timedelta(days=1) else 0
+    """The run of consecutive active days ending today or yesterday (0 once a whole day passed)."""
+    cursor = db[ACTIVITY_DAYS.collection].find({"actor": f"user:{user_id}"}, projection={"day": 1}).sort([("day", -1)])
+    expected: date | None = None
+    run = 0
+    async for doc in cursor.limit(MAX_STREAK_DAYS):
+        day = date.fromisoformat(str(doc["day"]))
+        if expected is None:
+            if today - day > timedelta(days=1):
+                return 0
+        elif day != expected:
+            break
+        run += 1
+        expected = day - timedelta(days=1)
+    return run
 
 
 def days_to_next_reward(streak_days: int) -> int:
