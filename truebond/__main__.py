@@ -14,6 +14,7 @@ import attrs
 from aiohttp import web
 
 from truebond import bootstrap
+from truebond.adapters import dev_snapshot
 from truebond.commands.dev_admins import parse_admin
 from truebond.config import ConfigError, Mode, Settings, load_settings
 from truebond.lifecycle import bounded
@@ -44,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--stripe-api-base", default=None)
         p.add_argument("--email-api-base", default=None)
         p.add_argument("--storage-endpoint", default=None)
+        if name == "dev":
+            p.add_argument("--data-dir", default=None, help="keep the embedded database in this folder across restarts (default: memory)")
         p.add_argument(
             "--trusted-proxy-hops",
             type=int,
@@ -85,7 +88,16 @@ def _settings(args: argparse.Namespace, mode: Mode) -> Settings:
         email_api_base=getattr(args, "email_api_base", None),
         storage_endpoint=getattr(args, "storage_endpoint", None),
         trusted_proxy_hops=getattr(args, "trusted_proxy_hops", 0),
+        dev_backend_url=listen_url(args.host, args.port) if mode == "dev" else None,
     )
+
+
+def listen_url(host: str, port: int) -> str:
+    """The URL a browser on this machine reaches a server listening on host:port by."""
+    shown = "localhost" if host in ("0.0.0.0", "127.0.0.1", "::", "") else host  # noqa: S104
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
 
 
 async def _serve(args: argparse.Namespace, settings: Settings) -> None:
@@ -93,6 +105,10 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
         settings = attrs.evolve(settings, dev_admins=tuple(args.admin))
     runtime = await bootstrap.build(settings)
     unit = runtime.unit
+    data_dir = Path(args.data_dir) if getattr(args, "data_dir", None) else None
+    if data_dir is not None:
+        restored = await dev_snapshot.load(unit.db, data_dir)
+        say(f"Embedded database: {data_dir} ({restored} documents restored; saved again on exit)")
     await bootstrap.ensure_indexes(unit)
     if settings.dev_admins:
         from truebond.commands.dev_admins import grant_dev_admins
@@ -122,6 +138,8 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     await bounded(runner.cleanup(), name="http.cleanup", seconds=2 * SHUTDOWN_SECONDS)
     for task in tasks:
         await bounded(task, name="worker.stop", seconds=SHUTDOWN_SECONDS)
+    if data_dir is not None:
+        await dev_snapshot.save(unit.db, data_dir)
     await runtime.close()
 
 

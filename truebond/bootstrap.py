@@ -26,7 +26,20 @@ from truebond.api.socket_routing import SocketRoute
 from truebond.api.socket_session_watch import SessionWatch
 from truebond.api.sockets import SocketLifecycle, SocketServer
 from truebond.clock import Clock, SystemClock
-from truebond.commands import account, admin, chat, dev_admins, identity, maintenance, otp, payments, profile, safety
+from truebond.commands import (
+    account,
+    admin,
+    chat,
+    dev_admins,
+    identity,
+    location,
+    maintenance,
+    notifications,
+    otp,
+    payments,
+    profile,
+    safety,
+)
 from truebond.commands.bus import Bus, merge_handlers, merge_reactions
 from truebond.commands.unit import Unit
 from truebond.config import Settings
@@ -59,7 +72,7 @@ def mongo_database(url: str) -> Any:
 
 
 # Every area's command handlers and event reactions, merged into the one bus.
-AREAS = (identity, otp, account, payments, profile, maintenance, safety, admin, dev_admins, chat)
+AREAS = (identity, otp, account, payments, profile, maintenance, safety, admin, dev_admins, chat, location, notifications)
 
 
 @attrs.define

@@ -47,7 +47,8 @@ DEV_DEFAULTS: Mapping[str, str] = {
     "CLOUD_STORAGE_KEY": "",
     "CLOUD_STORAGE_SECRET": "",
     "CLOUD_STORAGE_BUCKET": "truebond-dev",
-    "FRONTEND_URL": "http://localhost:3000",
+    # The web client's vite dev server; BACKEND_URL follows --host/--port (`dev_backend_url`).
+    "FRONTEND_URL": "http://localhost:5000",
     "BACKEND_URL": "http://localhost:8000",
 }
 
@@ -156,12 +157,19 @@ def load_settings(
     email_api_base: str | None = None,
     storage_endpoint: str | None = None,
     trusted_proxy_hops: int = 0,
+    dev_backend_url: str | None = None,
 ) -> Settings:
-    """Build Settings for `mode`; `serve` refuses missing or weak values, `dev` fills defaults."""
+    """Build Settings for `mode`; `serve` refuses missing or weak values, `dev` fills defaults.
+
+    `dev_backend_url` (dev: the address it listens on) replaces the default BACKEND_URL; a value
+    from `.env` or the environment still wins.
+    """
     env = os.environ if environ is None else environ
     values: dict[str, str] = {}
     if mode in ("dev", "test"):
         values.update(DEV_DEFAULTS)
+        if dev_backend_url:
+            values["BACKEND_URL"] = dev_backend_url
     if dotenv_path is not None and mode != "serve":
         values.update({k: v for k, v in read_dotenv(dotenv_path).items() if v})
     values.update({k: env[k] for k in VARIABLES if env.get(k)})

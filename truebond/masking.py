@@ -139,6 +139,8 @@ _NUMBER_RE = re.compile(
     # bare 10-15 digit run: phone number
     r"|(?P<digits>(?<![\w+.-])\d{10,15}(?!\w))"
 )
+# coordinates in a query string or form (lat=12.97&lng=77.59): never logged
+_COORD_RE = re.compile(r"(?i)\b(?P<prefix>(?:lat|lng|lon|latitude|longitude)=)[^&\s\"']*")
 _FOUR_DIGITS_RE = re.compile(r"\d{4}")
 _SIX_DIGITS_RE = re.compile(r"\d{6}")
 _SEPARATORS_RE = re.compile(r"[ -]")
@@ -194,6 +196,8 @@ def mask_text(s: str) -> str:
         s = _EMAIL_RE.sub(_EMAIL_MASK, s)
     if "_" in s:
         s = _STRIPE_RE.sub(r"\g<prefix>" + MASK, s)
+    if "=" in s:
+        s = _COORD_RE.sub(r"\g<prefix>" + MASK, s)
     if _SIX_DIGITS_RE.search(s) is not None:
         s = _OTP_RE.sub(r"\g<prefix>" + _OTP_MASK, s)
     if "+" in s or _FOUR_DIGITS_RE.search(s) is not None:

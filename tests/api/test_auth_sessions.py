@@ -483,12 +483,14 @@ async def test_answers_carry_the_fields_api_md_names(client: Any) -> None:
 
     logged = await logged_in(client, created["user"]["email"])
     assert set(logged) == {"message", "access_token", "refresh_token", "token_type", "user"}
-    assert set(logged["user"]) == {"id", "name", "email", "role", "coins", "is_verified"}
+    assert set(logged["user"]) == {"id", "name", "email", "role", "coins", "credits_balance", "is_verified"}
 
     resp = await client.post("/api/auth/refresh", json={"refresh_token": logged["refresh_token"]})
     refreshed = await resp.json()
     assert resp.status == 200
-    assert set(refreshed) == {"access_token", "refresh_token", "token_type", "user_id"}
+    # API.md, last section: the refresh answer's user object carries credits_balance like the others.
+    assert set(refreshed) == {"access_token", "refresh_token", "token_type", "user_id", "user"}
+    assert refreshed["user"]["credits_balance"] == refreshed["user"]["coins"]
 
     resp = await client.post("/api/auth/logout-all", headers=auth(refreshed["access_token"]))
     ended = await resp.json()

@@ -25,9 +25,9 @@ async def test_packages_come_from_the_server_table(client: Any) -> None:
     assert resp.status == 200
     assert await resp.json() == {
         "packages": [
-            {"id": "premium", "coins": 1000, "amount_inr": 800, "label": "Premium", "discount": 20, "popular": True},
-            {"id": "popular", "coins": 500, "amount_inr": 450, "label": "Popular", "discount": 10, "popular": False},
             {"id": "starter", "coins": 100, "amount_inr": 100, "label": "Starter", "discount": 0, "popular": False},
+            {"id": "popular", "coins": 500, "amount_inr": 450, "label": "Popular", "discount": 10, "popular": False},
+            {"id": "premium", "coins": 1000, "amount_inr": 800, "label": "Premium", "discount": 20, "popular": True},
         ],
         "currency": "INR",
         "min_purchase": 100,
@@ -226,18 +226,18 @@ async def test_credit_history_is_newest_first_with_the_contract_fields(client: A
 
     transactions = await credit_history(client, token)
     assert [(t["amount"], t["reason"], t["balance_after"]) for t in transactions] == [
-        (-3, "message", 1004),
-        (-2, "message", 1007),
-        (-1, "message", 1009),
-        (1000, "purchase", 1010),
-        (10, "signup_bonus", 10),
+        (-3, "MESSAGE", 1004),
+        (-2, "MESSAGE", 1007),
+        (-1, "MESSAGE", 1009),
+        (1000, "PURCHASE", 1010),
+        (10, "SIGNUP_BONUS", 10),
     ]
     assert all(set(t) == {"id", "amount", "reason", "balance_after", "description", "created_at"} for t in transactions)
     assert transactions[3]["id"] == f"stripe-pi:{order['payment_intent_id']}"
     assert transactions[3]["description"] == "Purchased 1000 coins (Premium)"
     stamps = [t["created_at"] for t in transactions]
     assert stamps == sorted(stamps, reverse=True) and all(stamp.endswith("Z") for stamp in stamps)
-    assert [(t["amount"], t["reason"]) for t in await credit_history(client, other["access_token"])] == [(10, "signup_bonus")]
+    assert [(t["amount"], t["reason"]) for t in await credit_history(client, other["access_token"])] == [(10, "SIGNUP_BONUS")]
     indexes = await runtime.unit.db["credit_transactions"].index_information()
     assert [tuple(k) for k in indexes["user_time"]["key"]] == [("user_id", 1), ("created_at", -1)]
 

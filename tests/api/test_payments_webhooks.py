@@ -84,7 +84,7 @@ async def test_fifty_concurrent_deliveries_of_one_event_credit_once(client: Any,
     assert len(await events_of_type(runtime, "PaymentSucceeded")) == 1
     assert await verify_status(client, user["access_token"], order["payment_intent_id"]) == {"status": "completed", "coins": 100}
     history = await credit_history(client, user["access_token"])
-    assert [(t["amount"], t["reason"], t["balance_after"]) for t in history] == [(100, "purchase", 110), (10, "signup_bonus", 10)]
+    assert [(t["amount"], t["reason"], t["balance_after"]) for t in history] == [(100, "PURCHASE", 110), (10, "SIGNUP_BONUS", 10)]
 
 
 async def test_one_payment_announced_by_two_event_ids_credits_once(client: Any, runtime: Runtime, stripe_fake: FakeStripe) -> None:
@@ -341,10 +341,10 @@ async def test_refund_after_spending_withdraws_only_the_remainder_and_flags_the_
     assert (await runtime.unit.db["payments"].find_one({"_id": intent_id}))["status"] == "disputed"
     history = (await (await client.get("/api/credits/history", headers=auth(token))).json())["transactions"]
     assert [(t["amount"], t["reason"], t["balance_after"]) for t in history] == [
-        (-50, "refund", 0),
-        (-60, "message", 50),
-        (100, "purchase", 110),
-        (10, "signup_bonus", 10),
+        (-50, "REFUND", 0),
+        (-60, "MESSAGE", 50),
+        (100, "PURCHASE", 110),
+        (10, "SIGNUP_BONUS", 10),
     ]
     assert all(t["balance_after"] >= 0 for t in history)
 
@@ -365,9 +365,9 @@ async def test_dispute_with_nothing_spent_withdraws_the_whole_purchase(client: A
     assert (review["user_id"], review["reason"], review["coins_withdrawn"]) == (user["user"]["id"], "dispute", 500)
     history = await credit_history(client, user["access_token"])
     assert [(t["amount"], t["reason"], t["balance_after"]) for t in history] == [
-        (-500, "dispute", 10),
-        (500, "purchase", 510),
-        (10, "signup_bonus", 10),
+        (-500, "DISPUTE", 10),
+        (500, "PURCHASE", 510),
+        (10, "SIGNUP_BONUS", 10),
     ]
 
 
@@ -515,9 +515,9 @@ async def test_projector_killed_between_append_and_read_model_update_heals(
     assert await coins(client, token) == 5
     history = await credit_history(client, token)
     assert [(t["amount"], t["reason"], t["balance_after"]) for t in history] == [
-        (-1005, "call", 5),
-        (1000, "purchase", 1010),
-        (10, "signup_bonus", 10),
+        (-1005, "CALL", 5),
+        (1000, "PURCHASE", 1010),
+        (10, "SIGNUP_BONUS", 10),
     ]
 
     # Stripe retries the 500: 200, nothing credited twice, the payment completes.
@@ -608,7 +608,12 @@ async def test_credit_and_withdrawal_push_balance_updated(
     assert await deliver(client, evt, WEBHOOK_SECRET) == 200
     assert await deliver(client, event("charge.refunded", stripe_fake.charge(order["payment_intent_id"])), WEBHOOK_SECRET) == 200
     uid = user["user"]["id"]
-    assert pushes.sent == [(uid, "balance_updated", {"coins": 110}), (uid, "balance_updated", {"coins": 10})]
+    assert [p for p in pushes.sent if p[1] == "balance_updated"] == [
+        (uid, "balance_updated", {"coins": 110}),
+        (uid, "balance_updated", {"coins": 10}),
+    ]
+    # The credited purchase also raised one notification (commands/notifications.py).
+    assert [p[1] for p in pushes.sent if p[1] != "balance_updated"] == ["new_notification"]
 
 
 class DeadSockets:

@@ -13,7 +13,7 @@ from truebond import bootstrap
 from truebond.adapters.storage import LocalStorage
 from truebond.projections import blocks
 
-PUBLIC_FIELDS = {"id", "name", "age", "gender", "bio", "photos", "intent", "is_verified", "is_online"}
+PUBLIC_FIELDS = {"id", "name", "age", "gender", "bio", "photos", "profile_pictures", "intent", "is_verified", "is_online"}
 
 
 @pytest.fixture(autouse=True)

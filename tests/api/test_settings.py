@@ -43,19 +43,19 @@ async def test_new_account_gets_the_default_settings(client: Any) -> None:
 async def test_partial_settings_merge_key_by_key(client: Any, runtime: bootstrap.Runtime) -> None:
     user = await signup(client)
     token, uid = user["access_token"], user["user"]["id"]
-    change = {"notifications": {"promotions": True, "sound": False}, "privacy": {"profile_visibility": "matches"}, "dark_mode": True}
+    change = {"notifications": {"marketing": True, "nearby": False}, "privacy": {"show_last_seen": False}, "dark_mode": True}
     resp = await client.post("/api/settings", json=change, headers=auth(token))
     body = await resp.json()
     assert resp.status == 200, body
     expected = copy.deepcopy(dict(DEFAULT_SETTINGS))
-    expected["notifications"].update(promotions=True, sound=False)
-    expected["privacy"]["profile_visibility"] = "matches"
+    expected["notifications"].update(marketing=True, nearby=False)
+    expected["privacy"]["show_last_seen"] = False
     expected["dark_mode"] = True
     assert body == {"success": True, "settings": expected}
     assert await get_settings(client, token) == expected
-    second = await client.post("/api/settings", json={"language": "pt-BR", "safety": {"safe_mode": True}}, headers=auth(token))
+    second = await client.post("/api/settings", json={"language": "pt-BR", "safety": {"block_screenshots": True}}, headers=auth(token))
     expected["language"] = "pt-BR"
-    expected["safety"]["safe_mode"] = True
+    expected["safety"]["block_screenshots"] = True
     assert (await second.json())["settings"] == expected
     # Repeating a change appends nothing.
     await client.post("/api/settings", json={"dark_mode": True}, headers=auth(token))
@@ -72,8 +72,9 @@ async def test_partial_settings_merge_key_by_key(client: Any, runtime: bootstrap
         {"notifications": {"messages": "on"}},
         {"notifications": {"unknown": True}},
         {"notifications": True},
-        {"privacy": {"profile_visibility": "world"}},
-        {"safety": {"blur_explicit_images": None}},
+        {"privacy": {"show_online": "world"}},
+        {"privacy": {"show_online_status": False}},
+        {"safety": {"hide_from_search": None}},
         {"language": "english please"},
         {"language": "x" * 300},
         {"role": "admin"},

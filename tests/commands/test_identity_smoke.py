@@ -23,6 +23,7 @@ ME_FIELDS = {
     "is_online",
     "is_verified",
     "coins",
+    "credits_balance",
     "role",
 }
 

@@ -15,7 +15,10 @@ from truebond.api import (
     routes_admin_users,
     routes_auth,
     routes_chat,
+    routes_discovery,
     routes_health,
+    routes_location,
+    routes_notifications,
     routes_otp,
     routes_payments,
     routes_profile,
@@ -40,6 +43,7 @@ ROUTE_TABLES: list[list[Route]] = [
     routes_admin_users.ROUTES,
     routes_admin_ops.ROUTES,
     routes_chat.ROUTES,
+    routes_discovery.ROUTES + routes_location.ROUTES + routes_notifications.ROUTES,
 ]
 
 

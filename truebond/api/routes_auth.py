@@ -102,6 +102,7 @@ def token_body(tokens: SessionTokens, user: dict[str, Any], coins: int, message:
             "email": user.get("email"),
             "role": tokens.role,
             "coins": coins,
+            "credits_balance": coins,
             "is_verified": bool(user.get("is_verified", False)),
         },
     }
@@ -148,12 +149,16 @@ async def refresh(req: Req) -> web.StreamResponse:
     if not token:
         raise ValidationFailed([{"loc": ["body", "refresh_token"], "msg": "required"}])
     tokens = await req.bus.handle(Refresh(token), req.ctx)
-    body = {
+    body: dict[str, Any] = {
         "access_token": tokens.access_token,
         "refresh_token": tokens.refresh_token,
         "token_type": "bearer",
         "user_id": tokens.user_id,
     }
+    user = await users_view.by_id(req.unit.db, tokens.user_id)
+    if user is not None:
+        coins = await ledger_view.coins(req.unit.db, tokens.user_id)
+        body["user"] = token_body(tokens, user, coins, "")["user"]
     return with_refresh_cookie(json_response(body), tokens)
 
 
@@ -241,6 +246,7 @@ def me_body(user: dict[str, Any], coins: int) -> dict[str, Any]:
         "is_online": bool(user.get("is_online", False)),
         "is_verified": bool(user.get("is_verified", False)),
         "coins": coins,
+        "credits_balance": coins,
         "role": user.get("role", "user"),
     }
 

@@ -60,6 +60,32 @@ async def verify_payment(req: Req) -> web.StreamResponse:
     return json_response({"status": status, "coins": coins})
 
 
+# The upper-case codes the client reads (it tells bonuses and purchases from spending by them);
+# the ledger stores the lower-case reasons its commands give.
+CLIENT_REASONS = {
+    "signup_bonus": "SIGNUP_BONUS",
+    "purchase": "PURCHASE",
+    "referral": "REFERRAL_BONUS",
+    "referral_bonus": "REFERRAL_BONUS",
+    "message": "MESSAGE",
+    "call": "CALL",
+    "admin": "ADMIN_ADJUSTMENT",
+    "admin_adjustment": "ADMIN_ADJUSTMENT",
+    "refund": "REFUND",
+    "dispute": "DISPUTE",
+}
+
+
+def client_reason(reason: str) -> str:
+    """The client's upper-case code of a stored ledger reason (unknown reasons upper-cased)."""
+    if reason in CLIENT_REASONS:
+        return CLIENT_REASONS[reason]
+    for prefix, code in (("call", "CALL"), ("message", "MESSAGE"), ("admin", "ADMIN_ADJUSTMENT")):
+        if reason.startswith(prefix):
+            return code
+    return reason.upper()
+
+
 async def credit_history(req: Req) -> web.StreamResponse:
     """GET /api/credits/history: the caller's ledger, newest first."""
     docs = await ledger_view.history(req.unit.db, req.me.user_id, req.query["limit"])
@@ -67,7 +93,7 @@ async def credit_history(req: Req) -> web.StreamResponse:
         {
             "id": d["_id"],
             "amount": d["amount"],
-            "reason": d["reason"],
+            "reason": client_reason(str(d["reason"])),
             "balance_after": d["balance_after"],
             "description": d.get("description", ""),
             "created_at": d["created_at"],

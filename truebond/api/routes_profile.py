@@ -15,6 +15,7 @@ from truebond.api.routes_auth import INTENTS, INTERESTS, me_body, min_le_max
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import integer, strict, text
 from truebond.commands import profile
+from truebond.commands.location import RecordProfileView
 from truebond.commands.profile import (
     RegisterFcmToken,
     RemoveFcmToken,
@@ -70,12 +71,7 @@ def _flags(*names: str) -> dict[Any, Any]:
 SETTINGS_SCHEMA = strict(
     {
         vol.Optional("notifications"): strict(_flags(*profile.DEFAULT_SETTINGS["notifications"])),
-        vol.Optional("privacy"): strict(
-            {
-                **_flags("show_online_status", "show_distance", "show_age", "read_receipts"),
-                vol.Optional("profile_visibility"): vol.In(("everyone", "matches", "nobody")),
-            }
-        ),
+        vol.Optional("privacy"): strict(_flags(*profile.DEFAULT_SETTINGS["privacy"])),
         vol.Optional("safety"): strict(_flags(*profile.DEFAULT_SETTINGS["safety"])),
         vol.Optional("dark_mode"): bool,
         vol.Optional("language"): vol.All(
@@ -91,16 +87,19 @@ FCM_REMOVE_SCHEMA = strict({vol.Optional("token"): FCM_TOKEN})
 
 def public_body(user: dict[str, Any]) -> dict[str, Any]:
     """What anyone logged in may see of an account: never email, phone, coins, address or location."""
+    pictures = [str(u) for u in user.get("profile_pictures", [])]
     return {
         "id": user["_id"],
         "name": user.get("name"),
         "age": user.get("age"),
         "gender": user.get("gender"),
         "bio": user.get("bio", ""),
-        "photos": list(user.get("profile_pictures", [])),
+        "photos": pictures,
+        "profile_pictures": list(pictures),
         "intent": user.get("intent"),
         "is_verified": bool(user.get("is_verified", False)),
-        "is_online": bool(user.get("is_online", False)),
+        # `privacy.show_online` false hides the account's presence from everybody else.
+        "is_online": bool(user.get("is_online", False)) and bool(profile.settings_of(user)["privacy"]["show_online"]),
     }
 
 
@@ -111,6 +110,7 @@ async def get_profile(req: Req) -> web.StreamResponse:
     # A shadow-banned account has left everyone else's view (it still sees its own profile).
     if user is None or (user["_id"] != viewer and await blocks.shadow_banned(db, str(user["_id"]))):
         raise NotFound("User not found")
+    await req.bus.handle(RecordProfileView(req.me.user_id, str(user["_id"])), req.ctx)
     return json_response(public_body(await presence_view.with_online(req.unit, req.me.user_id, user)))
 
 

@@ -41,33 +41,15 @@ log = get_logger(__name__)
 
 MAX_PHOTOS = 5
 
-# What a new account's settings are until it changes them (GET /api/settings answers these).
+# What a new account's settings are until it changes them (GET /api/settings answers these): the
+# keys the client sends and reads. Effects: `privacy.show_online` false hides presence from others,
+# `show_last_seen` false hides last-seen times, `show_distance` false leaves the distance out of
+# discovery results, `safety.hide_from_search` keeps the account out of every discovery list, and
+# `require_verified_matches` lets only verified users message or call it; the rest are stored.
 DEFAULT_SETTINGS: Mapping[str, Any] = {
-    "notifications": {
-        "messages": True,
-        "matches": True,
-        "likes": True,
-        "calls": True,
-        "profile_views": True,
-        "promotions": False,
-        "email": True,
-        "push": True,
-        "sound": True,
-        "vibration": True,
-    },
-    "privacy": {
-        "show_online_status": True,
-        "show_distance": True,
-        "show_age": True,
-        "read_receipts": True,
-        "profile_visibility": "everyone",
-    },
-    "safety": {
-        "blur_explicit_images": True,
-        "verified_only_messages": False,
-        "hide_from_search": False,
-        "safe_mode": False,
-    },
+    "notifications": {"messages": True, "matches": True, "nearby": True, "marketing": False},
+    "privacy": {"show_online": True, "show_last_seen": True, "show_distance": True},
+    "safety": {"block_screenshots": False, "require_verified_matches": False, "hide_from_search": False},
     "dark_mode": False,
     "language": "en",
 }

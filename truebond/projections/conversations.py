@@ -69,6 +69,11 @@ CONVERSATIONS = EventDocView(
 )
 
 
+async def count_for(db: Any, user_id: str) -> int:
+    """How many conversations `user_id` takes part in (the dashboard's `matches`)."""
+    return int(await db[CONVERSATIONS.collection].count_documents({"participants": user_id}))
+
+
 async def get(db: Any, conversation_id: str) -> dict[str, Any] | None:
     """One conversation by id."""
     doc: dict[str, Any] | None = await db[CONVERSATIONS.collection].find_one({"_id": conversation_id, "participants": {"$exists": True}})

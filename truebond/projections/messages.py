@@ -45,8 +45,16 @@ MESSAGES = EventDocView(
     name="messages",
     collection="messages",
     docs={MessageSent: _sent, MessageDelivered: _delivered},
-    indexes=(([("conversationId", 1), ("created_at", DESCENDING), ("_id", DESCENDING)], {"name": "conversation_time"}),),
+    indexes=(
+        ([("conversationId", 1), ("created_at", DESCENDING), ("_id", DESCENDING)], {"name": "conversation_time"}),
+        ([("sender_id", 1)], {"name": "sender"}),
+    ),
 )
+
+
+async def count_sent(db: Any, user_id: str) -> int:
+    """How many messages `user_id` has sent (the dashboard's `messages_sent`)."""
+    return int(await db[MESSAGES.collection].count_documents({"sender_id": user_id}))
 
 
 def visible_to(viewer_id: str) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from truebond.events.profile import (
 )
 from truebond.projections import blocks
 from truebond.projections.admin_users import ADMIN_UPDATES
+from truebond.projections.discovery_indexes import DISCOVERY_INDEXES
+from truebond.projections.search_keys import name_keys
 from truebond.projections.views import StreamDocView, Update
 
 
@@ -32,6 +34,7 @@ def _registered(rec: Recorded) -> Update:
     update: Update = {
         "$set": {
             "name": e.name,
+            "name_keys": name_keys(e.name) if e.name != ERASED else [],
             "email": e.email,
             "phone": e.mobile_number,
             "password_hash": e.password_hash,
@@ -86,6 +89,8 @@ def _profile(rec: Recorded) -> Update:
     changes: dict[str, Any] = {k: v for k, v in fields.items() if v is not None and v != ERASED}
     if e.profile_pictures is not None:
         changes["profile_pictures"] = decode_urls(e.profile_pictures)
+    if "name" in changes:
+        changes["name_keys"] = name_keys(changes["name"])
     return {"$set": {**changes, "updated_at": rec.at}}
 
 
@@ -135,6 +140,7 @@ def _fcm_removed(rec: Recorded) -> Update:
 # could not rebuild the live value anyway).
 DELETED_FIELDS = (
     "name",
+    "name_keys",
     "email",
     "phone",
     "password_hash",
@@ -193,6 +199,7 @@ USERS = StreamDocView(
         ([("created_at", DESCENDING)], {"name": "created_at"}),
         ([("erasure_pending", ASCENDING)], {"sparse": True, "name": "erasure_pending"}),
         ([("shadow_banned", ASCENDING)], {"sparse": True, "name": "shadow_banned"}),
+        *DISCOVERY_INDEXES,
     ),
 )
 

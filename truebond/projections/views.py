@@ -13,7 +13,7 @@ from truebond.events.base import Event, Recorded
 from truebond.events.store import EventStore
 
 Update = dict[str, Any]
-IndexSpec = tuple[list[tuple[str, int]], dict[str, Any]]
+IndexSpec = tuple[list[tuple[str, int | str]], dict[str, Any]]  # a direction, or an index type such as "2dsphere"
 APPLIED_KEEP = 200
 
 

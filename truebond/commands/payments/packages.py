@@ -40,13 +40,14 @@ class Package:
         return self.amount_inr * 100
 
 
-# The server's price table (LEGACY.md), in API.md's order: the only source of amounts, currencies and coins.
+# The server's price table (LEGACY.md): the only source of amounts, currencies and coins. In the
+# order starter, popular, premium: the client pairs the cards with its own copy by index.
 PACKAGES: dict[str, Package] = {
     p.id: p
     for p in (
-        Package("premium", coins=1000, amount_inr=800, label="Premium", discount=20, popular=True),
-        Package("popular", coins=500, amount_inr=450, label="Popular", discount=10, popular=False),
         Package("starter", coins=100, amount_inr=100, label="Starter", discount=0, popular=False),
+        Package("popular", coins=500, amount_inr=450, label="Popular", discount=10, popular=False),
+        Package("premium", coins=1000, amount_inr=800, label="Premium", discount=20, popular=True),
     )
 }
 
