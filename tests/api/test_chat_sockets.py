@@ -242,7 +242,7 @@ async def test_a_message_sent_through_one_server_reaches_the_receiver_on_another
 
 async def test_a_receiver_who_takes_messages_from_verified_users_only_refuses_others(client: Any) -> None:
     alice, bob = await two_users(client)
-    resp = await client.post("/api/settings", json={"safety": {"verified_only_messages": True}}, headers=chat_support.hdr(bob))
+    resp = await client.post("/api/settings", json={"safety": {"require_verified_matches": True}}, headers=chat_support.hdr(bob))
     assert resp.status == 200
     status, body = await send(client, alice, bob, "hi")
     assert (status, body["code"]) == (403, "forbidden")

@@ -8,6 +8,7 @@ from tests.support.accounts import auth, signup, signup_body
 from truebond import bootstrap
 from truebond.commands.bus import Context
 from truebond.commands.ledger import deduct
+from truebond.projections import presence as presence_view
 
 
 async def test_every_user_object_carries_credits_balance_equal_to_coins(client: Any) -> None:
@@ -94,8 +95,8 @@ async def test_settings_answer_and_take_the_clients_keys_one_section_at_a_time(c
 async def test_show_online_off_hides_presence_on_the_public_profile(client: Any, runtime: bootstrap.Runtime) -> None:
     alice, bob = await signup(client), await signup(client)
     bob_id = bob["user"]["id"]
-    # Presence is another part's; here it is set on the read model as it would set it.
-    await runtime.unit.db["users"].update_one({"_id": bob_id}, {"$set": {"is_online": True}})
+    # Bob is online: a lease of one live connection, as his socket's connect opens it.
+    await presence_view.presence_of(runtime.unit).open(bob_id, "sid-of-bob")
     url = f"/api/users/profile/{bob_id}"
     assert (await (await client.get(url, headers=auth(alice["access_token"]))).json())["is_online"] is True
     await client.post("/api/settings", json={"privacy": {"show_online": False}}, headers=auth(bob["access_token"]))

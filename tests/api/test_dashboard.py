@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.accounts import auth, signup
+from tests.support.chat import send
 from truebond import bootstrap
 from truebond.clock import OffsetClock
 
@@ -35,13 +36,14 @@ async def test_profile_views_count_each_viewer_once_a_day(client: Any, clock: Of
 
 
 async def test_messages_and_matches_come_from_the_chat_read_models(client: Any, runtime: bootstrap.Runtime) -> None:
-    user = await signup(client)
-    uid = user["user"]["id"]
-    # The chat part's read models (absent until it merges), as it writes them.
-    await runtime.unit.db["messages"].insert_many([{"_id": "m1", "sender_id": uid}, {"_id": "m2", "sender_id": "other"}])
-    await runtime.unit.db["conversations"].insert_one({"_id": "c1", "participants": [uid, "other"]})
+    user, other, third = await signup(client), await signup(client), await signup(client)
+    assert (await send(client, user, other, "hello"))[0] == 200
+    assert (await send(client, other, user, "hi back"))[0] == 200
+    assert (await send(client, other, third, "and you?"))[0] == 200
     body = await stats(client, user["access_token"])
     assert (body["messages_sent"], body["matches"]) == (1, 1)
+    body = await stats(client, other["access_token"])
+    assert (body["messages_sent"], body["matches"]) == (2, 2)
 
 
 async def test_streak_counts_consecutive_active_days(client: Any, clock: OffsetClock) -> None:

@@ -17,7 +17,7 @@ from truebond.projections import users as users_view
 
 def _wants_verified_senders(receiver: Mapping[str, Any]) -> bool:
     safety = (receiver.get("settings") or {}).get("safety") or {}
-    return bool(safety.get("require_verified_matches") or safety.get("verified_only_messages"))
+    return bool(safety.get("require_verified_matches"))
 
 
 async def ensure_pair(deps: Unit, user_id: str, other_id: str, conversation_id: str | None = None, *, field: str = "receiver_id") -> str:
