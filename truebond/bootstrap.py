@@ -19,11 +19,12 @@ from truebond.adapters.socket_emitter import SocketEmitter
 from truebond.adapters.storage import from_settings as storage_from_settings
 from truebond.adapters.stripe_gateway import StripeGateway
 from truebond.adapters.tokens import AccessTokens
-from truebond.api import socket_rooms
+from truebond.api import socket_calls, socket_rooms
+from truebond.api.call_sockets import CallSockets
 from truebond.api.socket_routing import SocketRoute
 from truebond.api.sockets import SocketLifecycle, SocketServer
 from truebond.clock import Clock, SystemClock
-from truebond.commands import account, identity, maintenance, otp, payments, profile
+from truebond.commands import account, calls, identity, maintenance, otp, payments, profile
 from truebond.commands.bus import Bus, merge_handlers, merge_reactions
 from truebond.commands.unit import Unit
 from truebond.config import Settings
@@ -55,7 +56,7 @@ def mongo_database(url: str) -> Any:
 
 
 # Every area's command handlers and event reactions, merged into the one bus.
-AREAS = (identity, otp, account, payments, profile, maintenance)
+AREAS = (identity, otp, account, payments, profile, maintenance, calls)
 
 
 @attrs.define
@@ -80,12 +81,12 @@ class Runtime:
 
 
 # Every area's socket events (SocketRoute tables), served by the web process.
-SOCKET_TABLES: list[list[SocketRoute]] = [socket_rooms.SOCKET_ROUTES]
+SOCKET_TABLES: list[list[SocketRoute]] = [socket_rooms.SOCKET_ROUTES, socket_calls.SOCKET_ROUTES]
 
 
 def _socket_lifecycle(redis: Any, clock: Clock) -> list[SocketLifecycle]:
     """What follows sockets coming and going in a web process."""
-    return []
+    return [CallSockets(redis)]
 
 
 def _notifier(redis: Any, redis_url: str, settings: Settings, clock: Clock, *, sockets: bool, embedded: bool) -> Notifier:

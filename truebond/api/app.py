@@ -12,6 +12,7 @@ from truebond.api import (
     routes_account,
     routes_admin,
     routes_auth,
+    routes_calls,
     routes_health,
     routes_otp,
     routes_payments,
@@ -32,6 +33,7 @@ ROUTE_TABLES: list[list[Route]] = [
     routes_otp.ROUTES,
     routes_account.ROUTES,
     routes_payments.ROUTES,
+    routes_calls.ROUTES,
 ]
 
 
