@@ -121,7 +121,7 @@ async def initiate_call(cmd: InitiateCall, ctx: Context, deps: Unit) -> str:
     if await blocks.blocked_either_way(deps.db, cmd.caller_id, cmd.receiver_id):
         raise CallBlocked()
     if await coins_of(deps, cmd.caller_id) < rate:
-        raise PaymentRequired(f"A {call_type} call needs at least {rate} coins")
+        raise PaymentRequired(f"This call needs at least {rate} coins")
     call_id = new_id()
     if await _busy(deps, [cmd.caller_id, cmd.receiver_id], call_id):
         raise UserBusy("You or this user are already in a call")
