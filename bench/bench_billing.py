@@ -209,7 +209,8 @@ async def main() -> None:
             finally:
                 await runtime.close()
     print(table("Call billing: ticks charged per second by one worker (equivalent calls = ticks/s x 60)", rows, base, "ticks"))
-    print(f"\nredis: {where}; worker concurrency {CONCURRENCY}; {CALLS} calls seeded through the commands in {seeded:.1f} s; {LEVEL_S:g} s per level")
+    print(f"\nredis: {where}; worker concurrency {CONCURRENCY}; {LEVEL_S:g} s per level")
+    print(f"{CALLS} calls seeded through the commands in {seeded:.1f} s")
     print(f"\n{'level':<52} {'ticks due':>10} {'charged':>8} {'p99 late (s)':>13} {'sustained':>10}")
     best = 0
     for name, speed, late, due, charged in lateness:
