@@ -48,8 +48,8 @@ from truebond.events.ledger import ReferralRewardGranted
 from truebond.logging import configure_logging
 from truebond.workers.billing import BillingWorker
 
-CALLS = int(os.environ.get("BENCH_CALLS", "0")) or scale(300, 4)
-SPEEDS = [60.0] if tiny() else [10.0, 20.0, 35.0, 50.0]
+CALLS = int(os.environ.get("BENCH_CALLS", "0")) or scale(100, 4)
+SPEEDS = [60.0] if tiny() else [float(s) for s in os.environ.get("BENCH_SPEEDS", "5,10,15,20,40").split(",")]
 LEVEL_S = 1.5 if tiny() else 12.0
 # mongomock works on the event loop's thread: more tasks in flight only queue Redis connects behind it.
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "0")) or (32 if os.environ.get("TRUEBOND_BENCH_MONGO_URL") else 4)
@@ -202,8 +202,10 @@ async def main() -> None:
                 seeded = time.perf_counter() - t0
                 base = await baseline(runtime.unit.redis)
                 rows, lateness = [], []
+                print(f"seeded {CALLS} calls in {seeded:.1f} s", file=sys.stderr, flush=True)
                 for speed in SPEEDS:
                     row, late, due = await level(runtime, clock, speed)
+                    print(f"level x{speed:g}: {row.count} ticks in {row.seconds:.1f} s, p99 {late:.3f} s", file=sys.stderr, flush=True)
                     rows.append(row)
                     lateness.append((row.name, speed, late, due, row.count))
             finally:

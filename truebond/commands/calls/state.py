@@ -132,14 +132,15 @@ async def refusal(deps: Unit, doc: Doc) -> str | None:
     return None
 
 
-async def charge_minute(deps: Unit, ctx: Context, call_id: str, tick: int) -> bool:
+async def charge_minute(deps: Unit, ctx: Context, call_id: str, tick: int, *, doc: Doc | None = None) -> bool:
     """Charge minute `tick` of a connected call before it starts; True when it is paid.
 
     Once per tick whoever asks and however often (the charge's id is `call:<id>:tick:<n>`).
     When the caller cannot pay, the call ends at the paid boundary (`insufficient_credits`);
-    a pair that may no longer talk (a block, a suspension) ends it now.
+    a pair that may no longer talk (a block, a suspension) ends it now. `doc` is the call's state
+    if the caller has just loaded it (the charge's own id guards against it being stale).
     """
-    doc = await current(deps, call_id)
+    doc = doc or await current(deps, call_id)
     if doc is None or doc["state"] != "connected" or int(doc.get("paid_ticks", 0)) != tick:
         return False
     why = await refusal(deps, doc)

@@ -96,7 +96,7 @@ async def bill_tick(cmd: BillTick, ctx: Context, deps: Unit) -> bool:
     doc = await current(deps, cmd.call_id)
     if doc is None or doc["state"] != "connected" or now_of(deps) < calls_view.next_tick_at(doc):
         return False
-    return await charge_minute(deps, ctx, cmd.call_id, cmd.tick)
+    return await charge_minute(deps, ctx, cmd.call_id, cmd.tick, doc=doc)
 
 
 async def expire_unanswered(cmd: ExpireUnanswered, ctx: Context, deps: Unit) -> None:
