@@ -1,4 +1,4 @@
-"""The `truebond` command: serve | dev | project | replay | verify | indexes | roles."""
+"""The `truebond` command: serve | dev | project | bill | replay | verify | indexes | roles."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from truebond.lifecycle import bounded
 from truebond.logging import configure_logging, get_logger
 from truebond.projections.follower import Projector
 from truebond.workers import maintenance
+from truebond.workers.billing import BillingWorker
 from truebond.workers.reactions import reactions_follower
 
 log = get_logger("truebond.cli")
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
                 help="grant this email's account ROLE (admin or super_admin, default super_admin), audited as system:dev",
             )
     sub.add_parser("project", help="tail the event store and update read models")
+    sub.add_parser("bill", help="run the call-billing worker")
     replay = sub.add_parser("replay", help="rebuild read models from the events")
     replay.add_argument("--projection", action="append", default=None)
     sub.add_parser("verify", help="check hash chains and compare read models with re-derived ones")
@@ -122,6 +124,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
         tasks.append(asyncio.create_task(Projector(unit.projections).run(stop)))
         tasks.append(asyncio.create_task(reactions_follower(runtime.bus).run(stop)))
         tasks.append(asyncio.create_task(maintenance.run(runtime.bus, stop)))
+        tasks.append(asyncio.create_task(BillingWorker(runtime.bus).run(stop)))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
@@ -177,6 +180,18 @@ async def _project(settings: Settings) -> None:
         reactions_follower(runtime.bus).run(stop),
         maintenance.run(runtime.bus, stop),
     )
+    await runtime.close()
+
+
+async def _bill(settings: Settings) -> None:
+    runtime = await bootstrap.build(settings, sockets=False)
+    await bootstrap.ensure_indexes(runtime.unit)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await BillingWorker(runtime.bus).run(stop)
     await runtime.close()
 
 
@@ -282,6 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "project":
         asyncio.run(_project(settings))
+        return 0
+    if args.command == "bill":
+        asyncio.run(_bill(settings))
         return 0
     if args.command == "replay":
         return asyncio.run(_replay(settings, args.projection))

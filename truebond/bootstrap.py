@@ -20,7 +20,8 @@ from truebond.adapters.socket_emitter import SocketEmitter
 from truebond.adapters.storage import from_settings as storage_from_settings
 from truebond.adapters.stripe_gateway import StripeGateway
 from truebond.adapters.tokens import AccessTokens
-from truebond.api import socket_chat, socket_rooms
+from truebond.api import socket_calls, socket_chat, socket_rooms
+from truebond.api.call_sockets import CallSockets
 from truebond.api.socket_presence import PresenceFollower
 from truebond.api.socket_routing import SocketRoute
 from truebond.api.socket_session_watch import SessionWatch
@@ -29,6 +30,7 @@ from truebond.clock import Clock, SystemClock
 from truebond.commands import (
     account,
     admin,
+    calls,
     chat,
     dev_admins,
     identity,
@@ -72,7 +74,7 @@ def mongo_database(url: str) -> Any:
 
 
 # Every area's command handlers and event reactions, merged into the one bus.
-AREAS = (identity, otp, account, payments, profile, maintenance, safety, admin, dev_admins, chat, location, notifications)
+AREAS = (identity, otp, account, payments, profile, maintenance, safety, admin, dev_admins, chat, location, notifications, calls)
 
 
 @attrs.define
@@ -97,12 +99,12 @@ class Runtime:
 
 
 # Every area's socket events (SocketRoute tables), served by the web process.
-SOCKET_TABLES: list[list[SocketRoute]] = [socket_rooms.SOCKET_ROUTES, socket_chat.SOCKET_ROUTES]
+SOCKET_TABLES: list[list[SocketRoute]] = [socket_rooms.SOCKET_ROUTES, socket_chat.SOCKET_ROUTES, socket_calls.SOCKET_ROUTES]
 
 
 def _socket_lifecycle(redis: Any, clock: Clock) -> list[SocketLifecycle]:
     """What follows sockets coming and going in a web process."""
-    return [PresenceFollower(Presence(redis, clock), partners=conversations.partner_ids), SessionWatch()]
+    return [PresenceFollower(Presence(redis, clock), partners=conversations.partner_ids), SessionWatch(), CallSockets(redis)]
 
 
 def _notifier(redis: Any, redis_url: str, settings: Settings, clock: Clock, *, sockets: bool, embedded: bool) -> Notifier:

@@ -169,4 +169,4 @@ def test_ci_script_is_tracked_executable(git_repo: None) -> None:
 
 def test_procfile() -> None:
     lines = [line for line in (ROOT / "Procfile").read_text(encoding="utf-8").splitlines() if line.strip()]
-    assert lines == ["web: truebond serve --port $PORT", "projector: truebond project"]
+    assert lines == ["web: truebond serve --port $PORT", "projector: truebond project", "billing: truebond bill"]

@@ -14,6 +14,7 @@ from truebond.api import (
     routes_admin_ops,
     routes_admin_users,
     routes_auth,
+    routes_calls,
     routes_chat,
     routes_discovery,
     routes_health,
@@ -44,6 +45,7 @@ ROUTE_TABLES: list[list[Route]] = [
     routes_admin_ops.ROUTES,
     routes_chat.ROUTES,
     routes_discovery.ROUTES + routes_location.ROUTES + routes_notifications.ROUTES,
+    routes_calls.ROUTES,
 ]
 
 

@@ -1,7 +1,7 @@
 """Notifications: raised as events on the owner's stream, pushed as `new_notification` to them only.
 
 `notify_user` is the one way to raise one (from a reaction): a credited purchase, a message to
-an offline receiver (never a shadow-banned one), a decided report (to its reporter). A
+an offline receiver (never a shadow-banned one), a missed call, a decided report (to its reporter). A
 notification whose kind the owner switched off in `settings.notifications` is not raised.
 """
 
@@ -17,10 +17,12 @@ from truebond.commands.profile import settings_of
 from truebond.commands.unit import Unit
 from truebond.events.admin import ReportApproved, ReportedContentRemoved, UserBanned
 from truebond.events.base import Recorded
+from truebond.events.calls import CallMissed
 from truebond.events.chat import MessageSent
 from truebond.events.ledger import CreditsPurchased
 from truebond.events.notifications import NotificationRaised, NotificationsRead
 from truebond.logging import get_logger
+from truebond.projections import calls as calls_view
 from truebond.projections import presence as presence_view
 from truebond.projections import safety as safety_view
 from truebond.projections import users as users_view
@@ -121,6 +123,16 @@ async def notify_offline_receiver(rec: Recorded, ctx: Context, bus: Bus) -> None
     await notify_user(bus, ctx, e.receiver_id, "message", "New message", f"{name} sent you a message.", rec.id)
 
 
+async def notify_missed_call(rec: Recorded, ctx: Context, bus: Bus) -> None:
+    """A call left unanswered notifies its receiver."""
+    e = rec.event
+    assert isinstance(e, CallMissed)
+    call = await calls_view.by_id(bus.deps.db, e.call_id)
+    if call is not None:
+        name = await _name_of(bus, str(call["caller_id"]))
+        await notify_user(bus, ctx, str(call["receiver_id"]), "missed_call", "Missed call", f"You missed a call from {name}.", rec.id)
+
+
 async def notify_reporter(rec: Recorded, ctx: Context, bus: Bus) -> None:
     """A decided report tells its reporter that it was reviewed (never the outcome for the other user)."""
     e = rec.event
@@ -141,6 +153,7 @@ HANDLERS: HandlerTable = {RaiseNotification: raise_notification, MarkAllNotifica
 REACTIONS: ReactionTable = {
     CreditsPurchased: [Reaction(notify_purchase, redrive=True)],
     MessageSent: [Reaction(notify_offline_receiver)],
+    CallMissed: [Reaction(notify_missed_call)],
     ReportApproved: [Reaction(notify_reporter)],
     ReportedContentRemoved: [Reaction(notify_reporter)],
     UserBanned: [Reaction(notify_reporter)],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from truebond.projections.activity import PROFILE_VIEWS, STREAKS
 from truebond.projections.audit import AUDIT
+from truebond.projections.calls import CALLS
 from truebond.projections.conversations import CONVERSATIONS
 from truebond.projections.ledger import BALANCES, CREDIT_TRANSACTIONS
 from truebond.projections.locations import LOCATIONS
@@ -30,4 +31,5 @@ ALL_VIEWS: list[Projection] = [
     PROFILE_VIEWS,
     STREAKS,
     NOTIFICATIONS,
+    CALLS,
 ]
