@@ -102,13 +102,23 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         return sid is not None and bool(self.manager.is_connected(sid, "/"))
 
     async def _drop(self, eio_sid: str) -> None:
-        """Close the Engine.IO connection and its websocket now, whatever the client does."""
+        """Close the Engine.IO connection and its websocket now, whatever the client does.
+
+        Engine.IO's own `disconnect` waits for the socket's send queue to drain, which never
+        happens when the client closed the websocket first (its writer stops at the failed send):
+        run from the Redis listener, that wait held back every message behind it. The close
+        is queued without waiting instead.
+        """
         socket = self.eio.sockets.get(eio_sid)
-        await bounded(self.eio.disconnect(eio_sid), name="engineio.disconnect", seconds=DROP_TIMEOUT_SECONDS)
-        if socket is not None:
-            # Engine.IO's writer would hold the websocket until its next poll timed out (45 s);
-            # an empty poll makes it close the websocket at once.
-            socket.queue.put_nowait(None)
+        if socket is None:
+            return
+        await bounded(
+            socket.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT), name="engineio.disconnect", seconds=DROP_TIMEOUT_SECONDS
+        )
+        self.eio.sockets.pop(eio_sid, None)
+        # Engine.IO's writer would hold the websocket until its next poll timed out (45 s);
+        # an empty poll makes it send the close and close the websocket at once.
+        socket.queue.put_nowait(None)
 
     async def _connect_deadline(self, eio_sid: str) -> None:
         await asyncio.sleep(CONNECT_TIMEOUT_SECONDS)
