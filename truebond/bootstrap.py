@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import attrs
 from aiohttp import web
 
+from truebond.adapters.auth_gate import AuthGate
 from truebond.adapters.email import build_email_sender
 from truebond.adapters.notifier import Notifier, NullNotifier
 from truebond.adapters.otp_store import OtpStore, derive_key
@@ -41,6 +42,7 @@ from truebond.commands import (
     payments,
     profile,
     safety,
+    standing,
 )
 from truebond.commands.bus import Bus, merge_handlers, merge_reactions
 from truebond.commands.unit import Unit
@@ -74,7 +76,7 @@ def mongo_database(url: str) -> Any:
 
 
 # Every area's command handlers and event reactions, merged into the one bus.
-AREAS = (identity, otp, account, payments, profile, maintenance, safety, admin, dev_admins, chat, location, notifications, calls)
+AREAS = (identity, otp, account, payments, profile, maintenance, safety, admin, dev_admins, chat, location, notifications, calls, standing)
 
 
 @attrs.define
@@ -153,6 +155,7 @@ async def build(
         storage=storage_from_settings(settings),
         otp=OtpStore(redis, derive_key(settings.jwt_secret), clock),
         email=build_email_sender(settings),
+        gate=AuthGate(redis),
         notifier=_notifier(redis, redis_url, settings, clock, sockets=sockets, embedded=embedded is not None),
         stripe=StripeGateway(settings.stripe_secret_key, settings.stripe_api_base),
     )

@@ -12,20 +12,26 @@ Usage::
     configure_logging(json=True)            # `serve` mode: one JSON object per line
     log = get_logger(__name__)
     log.info("user.login", email="a@b.com")  # -> "email": "***"
+
+The per-request access line takes a fast path (:func:`access_logger`): a filtering bound logger
+that renders the line itself and writes it to the same stream, without a stdlib ``LogRecord`` or
+``ProcessorFormatter``. Its own fields are numbers and route templates; only the fields that can
+carry client input (the request id, the method, anything bound in contextvars) are masked.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import IO
+from typing import IO, Any
 
 import structlog
 from structlog.typing import Processor
 
-from truebond.masking import mask_event
+from truebond.masking import mask_event, mask_fields
 
 __all__ = [
+    "access_logger",
     "configure_logging",
     "get_logger",
 ]
@@ -94,6 +100,9 @@ def configure_logging(*, json: bool, level: str = "INFO", stream: IO[str] | None
     root.addHandler(handler)
     root.setLevel(numeric_level)
 
+    global _access
+    _access = _fast_logger(handler, renderer, numeric_level, "truebond.http")
+
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
@@ -115,3 +124,62 @@ def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
     if name is None:
         return structlog.stdlib.get_logger()
     return structlog.stdlib.get_logger(name)
+
+
+# Fields of the access line that are the server's own (route templates, numbers, levels).
+_ACCESS_TRUSTED = frozenset({"event", "path", "status", "ms", "level", "logger", "timestamp"})
+
+
+class _HandlerWriter:
+    """Writes rendered lines to a stdlib handler's stream, under that handler's lock."""
+
+    def __init__(self, handler: logging.StreamHandler[IO[str]]) -> None:
+        self._handler = handler
+
+    def msg(self, line: str) -> None:
+        """Write one rendered line."""
+        handler = self._handler
+        with handler.lock or _NO_LOCK:
+            handler.stream.write(line + "\n")
+            handler.flush()
+
+    info = warning = error = msg
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
+
+
+def _fast_logger(handler: logging.StreamHandler[IO[str]], renderer: Processor, level: int, name: str) -> Any:
+    def add_name(logger: Any, method: str, event: Any) -> Any:
+        event["logger"] = name
+        return event
+
+    wrapper: Any = structlog.make_filtering_bound_logger(level)  # a class; typed as its protocol
+    return wrapper(
+        _HandlerWriter(handler),
+        [
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            add_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            mask_fields(_ACCESS_TRUSTED),
+            renderer,
+        ],
+        {},
+    )
+
+
+_access: Any = None
+
+
+def access_logger() -> Any:
+    """The fast logger of the per-request access line (the stdlib-backed one before configuration)."""
+    return _access if _access is not None else get_logger("truebond.http")

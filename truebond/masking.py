@@ -8,7 +8,7 @@ strings and nested values.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +17,7 @@ from structlog.typing import EventDict, WrappedLogger
 __all__ = [
     "MASK",
     "mask_event",
+    "mask_fields",
     "mask_text",
     "mask_value",
 ]
@@ -300,3 +301,22 @@ def mask_event(logger: WrappedLogger, method_name: str, event_dict: EventDict) -
         elif new_value is not value:
             event_dict[key] = new_value
     return event_dict
+
+
+def mask_fields(trusted: Collection[str]) -> Callable[[WrappedLogger, str, EventDict], EventDict]:
+    """A processor masking every field but the `trusted` ones (for lines whose own fields are safe).
+
+    The access line's fields are numbers and route templates; what is left to mask is the few
+    fields that can carry client input (the request id, the method, contextvars).
+    """
+    trusted_keys = frozenset(trusted)
+
+    def processor(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+        # Keys are the code's own names here; only values can carry client input.
+        for key, value in event_dict.items():
+            if key in trusted_keys or value is None or isinstance(value, bool):
+                continue
+            event_dict[key] = MASK if _is_sensitive_key(key) else mask_value(value)
+        return event_dict
+
+    return processor

@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 import attrs
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
+from truebond.adapters.redis_client import LuaScript as _Script
 from truebond.clock import Clock
 from truebond.errors import DependencyDown, RateLimited
 
@@ -128,31 +129,6 @@ if tonumber(entry[2]) <= tonumber(ARGV[1]) then
 end
 return {entry[1]}
 """
-
-
-class _Script:
-    """A Lua script run with EVALSHA once Redis has seen it, EVAL the first time or after a flush.
-
-    (Not SCRIPT LOAD: the same code then runs on dev's in-process Redis, which drops the
-    connection after a NOSCRIPT answer.)
-    """
-
-    def __init__(self, redis: Redis, source: str) -> None:
-        self._redis = redis
-        self._source = source
-        self._sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
-        self._cached = False
-
-    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
-        """Run the script with KEYS and ARGV."""
-        if self._cached:
-            try:
-                return await self._redis.evalsha(self._sha, len(keys), *keys, *args)
-            except NoScriptError:
-                self._cached = False
-        result = await self._redis.eval(self._source, len(keys), *keys, *args)
-        self._cached = True
-        return result
 
 
 def derive_key(jwt_secret: str) -> bytes:

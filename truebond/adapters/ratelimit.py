@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import lru_cache
 
 import attrs
 from limits import RateLimitItem, parse
@@ -25,7 +26,20 @@ class Policy:
     @property
     def item(self) -> RateLimitItem:
         """The parsed `limits` item."""
-        return parse(self.rate)
+        return _parse(self.rate)
+
+    def storage_key(self, key: str) -> str:
+        """The Redis list `limits`' moving window keeps for this policy and key (shared with AuthGate)."""
+        return REDIS_PREFIX + ":" + self.item.key_for(self.name, key)
+
+
+# `limits`' RedisStorage prefix: the auth path's Lua script counts in the very same lists.
+REDIS_PREFIX = RedisStorage.PREFIX
+
+
+@lru_cache(maxsize=64)
+def _parse(rate: str) -> RateLimitItem:
+    return parse(rate)
 
 
 # The numbers of DESIGN.md "Policies"; route tables refer to these by name.
@@ -51,6 +65,7 @@ class RateLimiter:
                 "async+" + redis_url, implementation="redispy", wrap_exceptions=True, socket_connect_timeout=2, socket_timeout=2
             )
         self._limiter = MovingWindowRateLimiter(storage)
+        self.in_redis = redis_url is not None
 
     async def hit(self, policy: Policy, key: str) -> None:
         """Count one hit; over the limit raises RateLimited with the seconds to wait."""
@@ -62,7 +77,7 @@ class RateLimiter:
             stats = await self._limiter.get_window_stats(item, policy.name, key)
         except (StorageError, RedisError, OSError) as exc:
             raise DependencyDown("Rate limiter unavailable") from exc
-        raise RateLimited(retry_after=math.ceil(max(1.0, stats.reset_time - time.time())))
+        raise RateLimited(retry_after=retry_after(stats.reset_time, time.time()))
 
     async def reset(self, policy: Policy, key: str) -> None:
         """Forget the hits of one key (e.g. after a successful login)."""
@@ -70,3 +85,8 @@ class RateLimiter:
             await self._limiter.clear(policy.item, policy.name, key)
         except (StorageError, RedisError, OSError) as exc:
             raise DependencyDown("Rate limiter unavailable") from exc
+
+
+def retry_after(reset_time: float, now: float) -> int:
+    """Whole seconds until a refused key's oldest hit leaves the window (at least 1)."""
+    return math.ceil(max(1.0, reset_time - now))

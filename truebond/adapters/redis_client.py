@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import threading
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from truebond.logging import get_logger
 
@@ -25,6 +27,31 @@ def connect(url: str) -> aioredis.Redis:
         health_check_interval=15,
     )
     return client
+
+
+class LuaScript:
+    """A Lua script run with EVALSHA once Redis has seen it, EVAL the first time or after a flush.
+
+    (Not SCRIPT LOAD: the same code then runs on dev's in-process Redis, which drops the
+    connection after a NOSCRIPT answer.)
+    """
+
+    def __init__(self, redis: aioredis.Redis, source: str) -> None:
+        self._redis = redis
+        self._source = source
+        self._sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+        self._cached = False
+
+    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+        """Run the script with KEYS and ARGV."""
+        if self._cached:
+            try:
+                return await self._redis.evalsha(self._sha, len(keys), *keys, *args)
+            except NoScriptError:
+                self._cached = False
+        result = await self._redis.eval(self._source, len(keys), *keys, *args)
+        self._cached = True
+        return result
 
 
 def free_port() -> int:

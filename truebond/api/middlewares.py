@@ -27,7 +27,7 @@ from secure import (
 
 from truebond.api.error_map import body_of, status_of
 from truebond.errors import RateLimited, TrueBondError
-from truebond.logging import get_logger
+from truebond.logging import access_logger, get_logger
 
 log = get_logger("truebond.http")
 
@@ -107,7 +107,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         status = response.status
         return response
     finally:
-        log.info(
+        access_logger().info(
             "http.request",
             method=request.method,
             path=request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched",

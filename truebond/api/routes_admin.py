@@ -23,7 +23,7 @@ async def admin_login(req: Req) -> web.StreamResponse:
 
 async def admin_me(req: Req) -> web.StreamResponse:
     """GET /api/admin/me."""
-    user = req.me.user
+    user = await req.account()
     return json_response({"id": req.me.user_id, "name": user.get("name"), "email": user.get("email"), "role": req.me.role})
 
 

@@ -254,7 +254,7 @@ def me_body(user: dict[str, Any], coins: int) -> dict[str, Any]:
 async def me(req: Req) -> web.StreamResponse:
     """GET /api/auth/me."""
     coins = await ledger_view.coins(req.unit.db, req.me.user_id)
-    return json_response(me_body(await presence_view.with_online(req.unit, req.me.user_id, req.me.user), coins))
+    return json_response(me_body(await presence_view.with_online(req.unit, req.me.user_id, await req.account()), coins))
 
 
 ROUTES = [

@@ -37,7 +37,7 @@ def _page(users: list[dict[str, Any]], page: int, limit: int) -> dict[str, Any]:
 
 async def _list(req: Req, build: Any) -> web.StreamResponse:
     page, limit = req.query["page"], req.query["limit"]
-    v = await discovery.viewer(req.unit.db, dict(req.me.user))
+    v = await discovery.viewer(req.unit.db, dict(await req.account()))
     # One more than asked, to tell whether another page follows.
     docs = await discovery.run(req.unit.db, attrs.evolve(build(v, page, limit), limit=limit + 1))
     return json_response(_page([listed(d) for d in docs], page, limit))
@@ -67,7 +67,7 @@ async def nearby(req: Req) -> web.StreamResponse:
     mine = await locations_view.of_user(unit.db, req.me.user_id)
     if mine is None or not locations_view.is_fresh(mine, now):
         return json_response({**_page([], page, limit), "location_required": True})
-    v = await discovery.viewer(unit.db, dict(req.me.user))
+    v = await discovery.viewer(unit.db, dict(await req.account()))
     radius = float(v.preferences.get("max_distance_km") or 50)
     found = await discovery.nearby(unit.db, v, float(mine["lat"]), float(mine["lng"]), radius, now, (page - 1) * limit, limit + 1)
     return json_response(_page([listed(user, km) for user, _, km in found], page, limit))

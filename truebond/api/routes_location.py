@@ -67,7 +67,7 @@ async def update_location(req: Req) -> web.StreamResponse:
 async def nearby_with_location(req: Req) -> web.StreamResponse:
     """GET /api/location/nearby-with-location: people near a point, on a map (jittered)."""
     q, unit = req.query, req.unit
-    v = await discovery.viewer(unit.db, dict(req.me.user))
+    v = await discovery.viewer(unit.db, dict(await req.account()))
     radius = float(q["radius_km"])
     preferred = v.preferences.get("max_distance_km")
     if isinstance(preferred, int):

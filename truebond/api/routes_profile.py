@@ -129,7 +129,7 @@ async def update_preferences(req: Req) -> web.StreamResponse:
 
 async def get_settings(req: Req) -> web.StreamResponse:
     """GET /api/settings: the defaults overlaid with the caller's changes."""
-    return json_response({"success": True, "settings": profile.settings_of(req.me.user)})
+    return json_response({"success": True, "settings": profile.settings_of(await req.account())})
 
 
 async def update_settings(req: Req) -> web.StreamResponse:
@@ -180,7 +180,7 @@ async def read_upload(request: web.Request) -> bytes:
 async def upload_photo(req: Req) -> web.StreamResponse:
     """POST /api/users/upload-photo: check, re-encode, store and append a photo (409 at 5)."""
     # Refused before the body is read: the caller's account as this request authenticated it.
-    profile.ensure_room_for_photo(req.me.user)
+    profile.ensure_room_for_photo(await req.account())
     data = await read_upload(req.request)
     try:
         image = await images.clean_async(data)

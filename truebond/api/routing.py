@@ -15,32 +15,21 @@ import voluptuous as vol
 from aiohttp import web
 
 from truebond.adapters.ratelimit import ADMIN_ACTIONS, DEFAULT_IP, DEFAULT_USER, Policy
-from truebond.adapters.tokens import InvalidToken
+from truebond.api.auth import Caller, authenticate, authenticate_request, authorise
 from truebond.api.middlewares import REQUEST_ID
 from truebond.api.validation import JSON_LIMIT, check, read_json
 from truebond.clock import to_ms
 from truebond.commands.bus import Bus, Context
-from truebond.commands.identity import ADMIN_ROLES
 from truebond.commands.unit import Unit
-from truebond.errors import Forbidden, Unauthorized, ValidationFailed
-from truebond.projections import sessions as sessions_view
+from truebond.errors import Unauthorized, ValidationFailed
 from truebond.projections import users as users_view
+
+__all__ = ["Caller", "Req", "Route", "authenticate", "authorise", "json_response", "wrap"]
 
 Auth = Literal["public", "user", "admin", "super", "webhook"]
 KeyBy = Literal["ip", "user"]
 UNIT_KEY: web.AppKey[Unit] = web.AppKey("unit", Unit)
 BUS_KEY: web.AppKey[Bus] = web.AppKey("bus", Bus)
-
-
-@attrs.frozen
-class Caller:
-    """The authenticated caller of a request."""
-
-    user_id: str
-    session_id: str
-    role: str
-    token_role: str
-    user: Mapping[str, Any]
 
 
 @attrs.define
@@ -65,6 +54,17 @@ class Req:
     def param(self, name: str) -> str:
         """A path parameter."""
         return self.request.match_info[name]
+
+    async def account(self) -> Mapping[str, Any]:
+        """The caller's users document, read on the first call (only handlers that need it pay)."""
+        me = self.me
+        if me.user is None:
+            user = await users_view.by_id(self.unit.db, me.user_id)
+            if user is None:
+                raise Unauthorized("Account unavailable")
+            self.caller = me = attrs.evolve(me, user=user)
+        assert me.user is not None
+        return me.user
 
 
 Handler = Callable[[Req], Awaitable[web.StreamResponse]]
@@ -185,42 +185,14 @@ def bearer(request: web.Request) -> str | None:
     return token.strip()
 
 
-async def authenticate(unit: Unit, token: str) -> Caller:
-    """Verify an access token and its live session; the role comes from the server's state."""
-    try:
-        claims = unit.tokens.verify(token, unit.clock.time())
-    except InvalidToken:
-        raise Unauthorized("Invalid or expired token") from None
-    owner = await unit.sessions.owner(claims.session_id)
-    if owner is None:
-        doc = await sessions_view.get(unit.db, claims.session_id)
-        if doc is None or doc.get("revoked_at") is not None or to_ms(doc["expires_at"]) <= unit.clock.now():
-            raise Unauthorized("Session revoked")
-        owner = str(doc["user_id"])
-        ttl = int((to_ms(doc["expires_at"]) - unit.clock.now()).total_seconds())
-        await unit.sessions.allow(claims.session_id, owner, ttl)
-        # A revocation between the read above and this write deleted nothing, and the entry just
-        # written would vouch for a revoked session: look again now that the entry exists.
-        again = await sessions_view.get(unit.db, claims.session_id)
-        if again is None or again.get("revoked_at") is not None:
-            await unit.sessions.revoke(claims.session_id)
-            raise Unauthorized("Session revoked")
-    if owner != claims.user_id:
-        raise Unauthorized("Session revoked")
-    user = await users_view.by_id(unit.db, claims.user_id)
-    if user is None or user.get("status") != "active":
-        raise Unauthorized("Account unavailable")
-    await unit.sessions.touch(claims.session_id, unit.clock.time(), 30 * 24 * 3600)
-    return Caller(claims.user_id, claims.session_id, str(user.get("role", "user")), claims.role, user)
-
-
-def authorise(auth: Auth, caller: Caller) -> None:
-    """Admin levels need the user's current role, and the token's role must still match it."""
-    if auth in ("admin", "super"):
-        if caller.role not in ADMIN_ROLES or caller.token_role != caller.role:
-            raise Forbidden("Admin access required")
-        if auth == "super" and caller.role != "super_admin":
-            raise Forbidden("Super admin access required")
+def _limits_of(route: Route, user_id: str, remote: str) -> list[tuple[Policy, str]]:
+    """Every limit an authenticated request counts, in order: admin actions, the user's, the route's."""
+    limits: list[tuple[Policy, str]] = []
+    if route.auth in ("admin", "super") and route.method != "GET":
+        limits.append((ADMIN_ACTIONS, user_id))
+    limits.append((DEFAULT_USER, user_id))
+    limits += [(policy, user_id if key_by == "user" else remote) for policy, key_by in route.limits]
+    return limits
 
 
 def wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -229,23 +201,20 @@ def wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]
     async def handle(request: web.Request) -> web.StreamResponse:
         unit = request.app[UNIT_KEY]
         caller: Caller | None = None
+        remote = remote_key(request)
         if route.auth in ("user", "admin", "super"):
             token = bearer(request)
             if token is None:
                 raise Unauthorized()
-            caller = await authenticate(unit, token)
-            authorise(route.auth, caller)
-            if route.auth in ("admin", "super") and route.method != "GET":
-                await unit.limiter.hit(ADMIN_ACTIONS, caller.user_id)
-            await unit.limiter.hit(DEFAULT_USER, caller.user_id)
+            caller = await authenticate_request(unit, token, route.auth, lambda user_id: _limits_of(route, user_id, remote))
         elif route.auth == "public" and route.default_limit:
-            await unit.limiter.hit(DEFAULT_IP, remote_key(request))
+            await unit.limiter.hit(DEFAULT_IP, remote)
         req = Req(
             request=request, unit=unit, bus=request.app[BUS_KEY], ctx=context_of(request, actor_of(route.auth, caller)), caller=caller
         )
-        for policy, key_by in route.limits:
-            key = caller.user_id if key_by == "user" and caller else req.ctx.remote
-            await unit.limiter.hit(policy, key)
+        if caller is None:
+            for policy, _ in route.limits:
+                await unit.limiter.hit(policy, remote)
         if route.query is not None:
             try:
                 req.query = route.query(dict(request.query))

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from truebond.adapters.auth_gate import AuthGate
 from truebond.adapters.email import EmailSender
 from truebond.adapters.notifier import Notifier, NullNotifier
 from truebond.adapters.otp_store import OtpStore
@@ -54,6 +55,7 @@ class Unit:
     storage: Storage
     otp: OtpStore
     email: EmailSender
+    gate: AuthGate
     notifier: Notifier = attrs.field(factory=NullNotifier)
     stripe: PaymentGateway | None = None
 
