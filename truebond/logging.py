@@ -25,6 +25,7 @@ import logging
 import sys
 from typing import IO, Any
 
+import orjson
 import structlog
 from structlog.typing import Processor
 
@@ -101,7 +102,8 @@ def configure_logging(*, json: bool, level: str = "INFO", stream: IO[str] | None
     root.setLevel(numeric_level)
 
     global _access
-    _access = _fast_logger(handler, renderer, numeric_level, "truebond.http")
+    fast_renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps) if json else renderer
+    _access = _fast_logger(handler, fast_renderer, numeric_level, "truebond.http")
 
     structlog.configure(
         processors=[
@@ -127,7 +129,13 @@ def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
 
 
 # Fields of the access line that are the server's own (route templates, numbers, levels).
-_ACCESS_TRUSTED = frozenset({"event", "path", "status", "ms", "level", "logger", "timestamp"})
+# (`request_id` is bound already masked by the request middleware.)
+_ACCESS_TRUSTED = frozenset({"event", "path", "status", "ms", "level", "logger", "timestamp", "request_id"})
+
+
+def _orjson_dumps(obj: Any, **kwargs: Any) -> str:
+    # The access line's values are str, int and float: orjson renders them ~10x faster than json.
+    return orjson.dumps(obj, default=kwargs.get("default"), option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class _HandlerWriter:
@@ -140,8 +148,9 @@ class _HandlerWriter:
         """Write one rendered line."""
         handler = self._handler
         with handler.lock or _NO_LOCK:
-            handler.stream.write(line + "\n")
-            handler.flush()
+            stream = handler.stream
+            stream.write(line + "\n")
+            stream.flush()
 
     info = warning = error = msg
 

@@ -42,6 +42,11 @@ class LuaScript:
         self._sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
         self._cached = False
 
+    @property
+    def sha(self) -> str:
+        """The script's SHA-1, as EVALSHA names it."""
+        return self._sha
+
     async def __call__(self, keys: list[str], args: list[Any]) -> Any:
         """Run the script with KEYS and ARGV."""
         if self._cached:

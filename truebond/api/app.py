@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import aiohttp_cors
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from truebond.api import (
     openapi,
@@ -54,12 +55,17 @@ def all_routes() -> list[Route]:
     return [route for table in ROUTE_TABLES for route in table]
 
 
+def _proxy_middleware(hops: int) -> list[Middleware]:
+    return [client_address(hops)] if hops else []
+
+
 def create_app(unit: Unit, bus: Bus, routes: Iterable[Route] | None = None) -> web.Application:
     """Build the web application around an assembled Unit and its bus."""
     table = list(routes if routes is not None else all_routes())
     hide_server_version()
     app = web.Application(
-        middlewares=[client_address(unit.settings.trusted_proxy_hops), request_context, errors],
+        # Without trusted proxies the address middleware would do nothing: it is left out.
+        middlewares=[*_proxy_middleware(unit.settings.trusted_proxy_hops), request_context, errors],
         client_max_size=max(JSON_LIMIT, *(r.max_body for r in table)),
     )
     app[UNIT_KEY] = unit

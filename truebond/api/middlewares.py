@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,6 +28,7 @@ from secure import (
 from truebond.api.error_map import body_of, status_of
 from truebond.errors import RateLimited, TrueBondError
 from truebond.logging import access_logger, get_logger
+from truebond.masking import mask_text
 
 log = get_logger("truebond.http")
 
@@ -47,6 +48,9 @@ SECURE_HEADERS = Secure(
     cache=CacheControl().no_store(),
     server=Server().set(SERVER_NAME),
 )
+
+# Computed once: `Secure.headers` rebuilds the header values on every call.
+_SECURITY_HEADERS = tuple(SECURE_HEADERS.headers.items())
 
 _STATUS_CODES = {
     400: ("bad_request", "Bad request"),
@@ -96,10 +100,14 @@ def _forwarded_client(request: web.Request, trusted_hops: int) -> str | None:
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give each request an id, bind it to every log line, and log the outcome."""
     incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if incoming.replace("-", "").isalnum() and 8 <= len(incoming) <= 64 else uuid.uuid4().hex
+    if incoming and incoming.replace("-", "").isalnum() and 8 <= len(incoming) <= 64:
+        # The client wrote it: masked once here, so the access line can trust the bound copy.
+        request_id, logged_id = incoming, mask_text(incoming)
+    else:
+        request_id = logged_id = os.urandom(16).hex()  # hex between letters: nothing a mask would touch
     request[REQUEST_ID] = request_id
     structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    structlog.contextvars.bind_contextvars(request_id=logged_id)
     started = time.perf_counter()
     status = 500
     try:
@@ -149,7 +157,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare hook: security headers on every answer, errors and preflights too."""
-    for name, value in SECURE_HEADERS.headers.items():
+    for name, value in _SECURITY_HEADERS:
         if name == "Cross-Origin-Resource-Policy":
             # The dev media route loosens this one on purpose so another origin can show images.
             response.headers.setdefault(name, value)

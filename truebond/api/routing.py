@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 import attrs
@@ -88,6 +89,7 @@ class Route:
     tag: str = "misc"
 
 
+@lru_cache(maxsize=4096)
 def mask_ip(raw: str | None) -> str:
     """An IP with its host part hidden: 203.0.113.x or 2001:db8:1::/48."""
     if not raw:
@@ -121,6 +123,7 @@ _OS_PARTS = (
 )
 
 
+@lru_cache(maxsize=1024)
 def summarise_user_agent(ua: str | None) -> str:
     """A short device description such as 'Chrome on Android' (never the raw header)."""
     if not ua:
@@ -155,6 +158,7 @@ def limit_key(*parts: str | None) -> str:
     return hashlib.sha256("|".join(p or "" for p in parts).encode()).hexdigest()[:32]
 
 
+@lru_cache(maxsize=4096)
 def ip_key(remote: str | None) -> str:
     """The rate-limit key of a client address, hashed: an IPv6 client by its /64, since one
     subscriber holds a whole /64 and could otherwise escape every per-IP limit by rotating the
