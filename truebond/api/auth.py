@@ -25,7 +25,7 @@ from truebond.commands.identity import ADMIN_ROLES
 from truebond.commands.unit import Unit
 from truebond.errors import DependencyDown, Forbidden, RateLimited, Unauthorized
 from truebond.projections import sessions as sessions_view
-from truebond.projections import users as users_view
+from truebond.projections.users import by_id as user_by_id
 
 SEEN_SECONDS = 30 * 24 * 3600
 # A miss fills the cache and asks again; a third miss in a row means entries vanish as they
@@ -74,12 +74,12 @@ async def _restore_standing(unit: Unit, user_id: str) -> None:
     A change projected between the read and the write would have dropped nothing: read again
     once the entry exists, and drop it if the two reads differ (the next attempt misses again).
     """
-    user = await users_view.by_id(unit.db, user_id)
+    user = await user_by_id(unit.db, user_id)
     if user is None or user.get("status") != "active":
         raise Unauthorized("Account unavailable")
     standing = (str(user["status"]), str(user.get("role", "user")))
     await unit.gate.fill_standing(user_id, *standing)
-    again = await users_view.by_id(unit.db, user_id)
+    again = await user_by_id(unit.db, user_id)
     if again is None or (again.get("status"), str(again.get("role", "user"))) != standing:
         await unit.gate.drop_standing(user_id)
 
@@ -142,7 +142,7 @@ async def authenticate(unit: Unit, token: str) -> Caller:
         owner = await _restore_session(unit, claims)
     if owner != claims.user_id:
         raise Unauthorized("Session revoked")
-    user = await users_view.by_id(unit.db, claims.user_id)
+    user = await user_by_id(unit.db, claims.user_id)
     if user is None or user.get("status") != "active":
         raise Unauthorized("Account unavailable")
     await unit.sessions.touch(claims.session_id, unit.clock.time(), SEEN_SECONDS)
