@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from truebond.adapters.ratelimit import Policy, retry_after
 from truebond.adapters.redis_client import LuaScript
@@ -100,10 +100,7 @@ class _Batch:
                 _settle(future, await self._script(keys, args))
                 self._loaded, rest = True, batch[1:]
             if rest:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for keys, args, _ in rest:
-                        pipe.evalsha(self._sha, len(keys), *keys, *args)
-                    answers = await pipe.execute(raise_on_error=False)
+                answers = await self._send(rest)
                 for (keys, args, future), answer in zip(rest, answers, strict=True):
                     if isinstance(answer, NoScriptError):  # Redis restarted or flushed its scripts
                         self._loaded = False
@@ -115,6 +112,38 @@ class _Batch:
                     future.set_exception(exc if isinstance(exc, Exception) else ConnectionError("cancelled"))
             if not isinstance(exc, Exception):
                 raise
+
+    async def _send(self, batch: list[tuple[list[str], list[Any], asyncio.Future[Any]]]) -> list[Any]:
+        """EVALSHA every call in one write on one pooled connection, then read each answer.
+
+        (A pipeline would do the same with more client work per command: this is the hot path.)
+        """
+        payload = b"".join(_pack(b"EVALSHA", self._sha, len(keys), *keys, *args) for keys, args, _ in batch)
+        pool = self._redis.connection_pool
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.send_packed_command(payload, check_health=False)
+            answers: list[Any] = []
+            for _ in batch:
+                try:
+                    answers.append(await conn.read_response())
+                except ResponseError as exc:  # this call's error; the connection reads on
+                    answers.append(exc)
+            return answers
+        except BaseException:
+            await conn.disconnect()
+            raise
+        finally:
+            await pool.release(conn)
+
+
+def _pack(*parts: Any) -> bytes:
+    """One command in RESP: an array of bulk strings."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        data = part if isinstance(part, bytes) else str(part).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
 
 
 def _settle(future: asyncio.Future[Any], answer: Any) -> None:
