@@ -7,7 +7,8 @@ Run: .venv/bin/python bench/bench_http.py
 Two server processes: a bare aiohttp app answering `{"status": "ok"}` (the baseline), and the
 app as `serve` runs it (JSON logs at INFO to /dev/null, a real Redis, Socket.IO on the Redis
 manager, `web.AppRunner` without aiohttp's access log), which seeds its own accounts: BENCH_USERS
-users and as many admins, so the per-user limit (300/minute) never cuts a row short. A separate
+users and as many admins, so the per-user limit (300/minute) never cuts a row short (each GET row
+    starts with a 1 s warm-up that is not counted). A separate
 process drives each row over loopback: wrk (one thread, a Lua script cycling the tokens) when it
 is installed, else an aiohttp client. Rows: bare, `GET /api/health`, `GET /api/bench/whoami`
 (an authenticated route the bench mounts, whose handler does no I/O: token, session, standing,
@@ -38,7 +39,8 @@ HERE = Path(__file__).resolve()
 _DEVNULL = open(os.devnull, "w")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "0")) or scale(8, 1)
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "0")) or scale(32, 4)
-USERS = int(os.environ.get("BENCH_USERS", "0")) or scale(300, 3)
+USERS = int(os.environ.get("BENCH_USERS", "0")) or scale(400, 3)
+WARMUP_SECONDS = 1.0
 JWT = "bench-jwt-secret-that-is-long-enough-0123456789"
 PASSWORD = "correct-horse-1"
 ROWS = [
@@ -146,11 +148,11 @@ def start(*args: str) -> subprocess.Popen[str]:
 
 
 # ------------------------------------------------------------------------------ drivers
-def drive_wrk(url: str, method: str, path: str, tokens: Path | None, scripts: Path) -> dict[str, Any]:
-    """One wrk run (1 thread, CONNECTIONS connections, SECONDS); its rate and latency percentiles."""
+def drive_wrk(url: str, method: str, path: str, tokens: Path | None, scripts: Path, seconds: float = SECONDS) -> dict[str, Any]:
+    """One wrk run (1 thread, CONNECTIONS connections, `seconds`); its rate and latency percentiles."""
     env = {**os.environ, "BENCH_TOKENS": str(tokens or scripts / "none"), "BENCH_METHOD": method, "BENCH_PATH": path}
-    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(SECONDS))}s", "--latency", "-s", str(scripts / "bench.lua"), url]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=SECONDS + 60).stdout
+    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(scripts / "bench.lua"), url]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
@@ -164,21 +166,21 @@ def _pct(out: str, pct: str) -> float:
     return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
 
 
-def drive_aiohttp(url: str, method: str, path: str, tokens: Path | None, scripts: Path) -> dict[str, Any]:
+def drive_aiohttp(url: str, method: str, path: str, tokens: Path | None, scripts: Path, seconds: float = SECONDS) -> dict[str, Any]:
     """The same run with an aiohttp client in a separate process (when wrk is missing)."""
-    args = [sys.executable, str(HERE), "drive", url + path, method, str(tokens or "")]
-    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=SECONDS + 60).stdout
+    args = [sys.executable, str(HERE), "drive", url + path, method, str(tokens or ""), str(seconds)]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
 
 
-async def client_run(url: str, method: str, lines: list[list[str]]) -> None:
+async def client_run(url: str, method: str, lines: list[list[str]], seconds: float) -> None:
     """The aiohttp driver: CONNECTIONS workers for SECONDS, cycling (token, receiver) lines; prints one JSON line."""
     import aiohttp
 
     latencies: list[float] = []
     errors = 0
-    stop = time.perf_counter() + SECONDS
+    stop = time.perf_counter() + seconds
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONNECTIONS)) as session:
 
         async def worker(w: int) -> None:
@@ -224,8 +226,10 @@ def main() -> None:
         try:
             results = []
             for name, server, method, path, tokens in ROWS:
-                url = f"http://127.0.0.1:{ports[server]}"
-                results.append((name, drive(url, method, path, scripts / tokens if tokens else None, scripts)))
+                url, token_file = f"http://127.0.0.1:{ports[server]}", scripts / tokens if tokens else None
+                if method == "GET":  # a warm-up, not counted: connections open, each account's standing cached
+                    drive(url, method, path, token_file, scripts, WARMUP_SECONDS)
+                results.append((name, drive(url, method, path, token_file, scripts)))
         finally:
             for proc in procs:
                 proc.terminate()
@@ -250,6 +254,6 @@ if __name__ == "__main__":
         asyncio.run(serve_app(int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])))
     elif len(sys.argv) > 1 and sys.argv[1] == "drive":
         tokens = [line.split() for line in Path(sys.argv[4]).read_text().splitlines()] if sys.argv[4] else []
-        asyncio.run(client_run(sys.argv[2], sys.argv[3], tokens))
+        asyncio.run(client_run(sys.argv[2], sys.argv[3], tokens, float(sys.argv[5])))
     else:
         main()

@@ -243,9 +243,10 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 def _dumps(data: Any) -> str:
-    def default(value: Any) -> Any:
-        if isinstance(value, datetime):
-            return to_ms(value).isoformat().replace("+00:00", "Z")
-        raise TypeError(type(value).__name__)
+    return json.dumps(data, default=_json_default)
 
-    return json.dumps(data, default=default)
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return to_ms(value).isoformat().replace("+00:00", "Z")
+    raise TypeError(type(value).__name__)
