@@ -30,7 +30,7 @@ class Policy:
 
     def storage_key(self, key: str) -> str:
         """The Redis list `limits`' moving window keeps for this policy and key (shared with AuthGate)."""
-        return REDIS_PREFIX + ":" + self.item.key_for(self.name, key)
+        return _storage_key(self.name, self.rate, key)
 
 
 # `limits`' RedisStorage prefix: the auth path's Lua script counts in the very same lists.
@@ -40,6 +40,11 @@ REDIS_PREFIX = RedisStorage.PREFIX
 @lru_cache(maxsize=64)
 def _parse(rate: str) -> RateLimitItem:
     return parse(rate)
+
+
+@lru_cache(maxsize=8192)
+def _storage_key(name: str, rate: str, key: str) -> str:
+    return REDIS_PREFIX + ":" + _parse(rate).key_for(name, key)
 
 
 # The numbers of DESIGN.md "Policies"; route tables refer to these by name.
