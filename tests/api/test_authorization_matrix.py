@@ -19,8 +19,8 @@ import attrs
 import pytest
 
 from tests.fakes.stripe_api import event, signed, stripe_id
-from tests.support.accounts import signup_body
 from tests.support import authz_world
+from tests.support.accounts import signup_body
 from tests.support.authz_world import DEAD, IDENTITIES, MODULE_LOOP, PASSWORD, Who, World
 from tests.support.otp_support import unknown_email
 from tests.support.photos import form, png_bytes
@@ -128,9 +128,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/auth/signup"): Row(P, 201, send=lambda w, who: {"json": signup_body()}),
     ("POST", "/api/auth/login"): Row(P, 200, send=lambda w, who: {"json": {"email": w.owner.email, "password": PASSWORD}}),
     ("POST", "/api/auth/refresh"): Row(P, 200, send=_refresh),
-    ("POST", "/api/admin/login"): Row(
-        P, 200, send=lambda w, who: {"json": {"email": w.who["admin"].email, "password": PASSWORD}}
-    ),
+    ("POST", "/api/admin/login"): Row(P, 200, send=lambda w, who: {"json": {"email": w.who["admin"].email, "password": PASSWORD}}),
     ("GET", "/media/photos/{name}"): Row(P, 200, params=_media),
     # Mail routes: an address of its own per caller (each address has its own limits and lockout).
     ("POST", "/api/auth/otp/send-for-login"): Row(P, 200, send=lambda w, who: {"json": {"email": unknown_email()}}),
