@@ -9,6 +9,7 @@ from aiohttp import web
 
 from truebond.api import (
     openapi,
+    parse_errors,
     routes_account,
     routes_admin,
     routes_admin_ops,
@@ -58,6 +59,7 @@ def create_app(unit: Unit, bus: Bus, routes: Iterable[Route] | None = None) -> w
     """Build the web application around an assembled Unit and its bus."""
     table = list(routes if routes is not None else all_routes())
     hide_server_version()
+    parse_errors.install()
     app = web.Application(
         middlewares=[client_address(unit.settings.trusted_proxy_hops), request_context, errors],
         client_max_size=max(JSON_LIMIT, *(r.max_body for r in table)),
