@@ -39,7 +39,8 @@ def _initiated(rec: Recorded) -> Update:
         "$set": {
             "caller_id": e.caller_id,
             "receiver_id": e.receiver_id,
-            "participants": [e.caller_id, e.receiver_id],
+            "participants": [e.caller_id] if e.hidden else [e.caller_id, e.receiver_id],
+            "hidden": e.hidden,
             "call_type": e.call_type,
             "rate": e.rate,
             "state": "ringing",
