@@ -98,3 +98,26 @@ async def test_a_call_refused_by_a_block_says_so_to_the_caller_and_charges_nothi
     history = await (await client.get("/api/calls/history", headers=hdr(caller))).json()
     assert history == {"calls": [], "total": 0}
     assert "incoming_call" not in receiver_sock.received
+
+
+@pytest.mark.parametrize("blocker_side", ["caller", "receiver"])
+async def test_a_block_ends_the_pairs_live_call_at_once_and_stops_its_signalling(
+    client: Any, runtime: Runtime, listeners: Callable[[], Listener], blocker_side: str
+) -> None:
+    caller, receiver = await two(client, runtime)
+    caller_sock, receiver_sock = await _connected(client, listeners, caller), await _connected(client, listeners, receiver)
+    ack = await caller_sock.sio.call("call_user", {"user_id": uid(receiver), "call_type": "audio"}, timeout=5)
+    call_id = ack["call_id"]
+    assert (await receiver_sock.sio.call("call:accept", {"call_id": call_id}, timeout=5))["success"] is True
+    assert await coins(client, caller) == 95  # the first minute, paid at answer
+    media = {"call_id": call_id, "type": "audio", "enabled": False}
+    assert (await caller_sock.sio.call("call:media-state", media, timeout=5))["success"] is True
+
+    blocker, blocked = (caller, receiver) if blocker_side == "caller" else (receiver, caller)
+    await block(client, blocker, blocked)
+    for sock in (caller_sock, receiver_sock):
+        ended = await sock.wait_for("call_ended")
+        assert (ended["call_id"], ended["reason"]) == (call_id, "blocked")
+    relayed = await receiver_sock.sio.call("call:media-state", media, timeout=5)
+    assert relayed["success"] is False
+    assert await coins(client, caller) == 95
