@@ -60,7 +60,9 @@ async def test_a_shadow_banned_user_reaches_nobody_and_is_told_nothing(
     await shadow_ban(client, admin, banned)
     coins_before = await coins(client, banned)
 
-    received, after, banned_sock = await socket_probe(runtime, url, banned, banned_sock, other, other_sock, pending["message_id"], listeners)
+    received, after, banned_sock = await socket_probe(
+        runtime, url, banned, banned_sock, other, other_sock, pending["message_id"], listeners
+    )
     # The other user got nothing: no message, typing, receipt, presence or call.
     assert received == set(), received
     # The banned user's sockets were answered exactly as before the ban.

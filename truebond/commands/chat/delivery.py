@@ -2,8 +2,9 @@
 
 The receiver gets `message:new` and `new_message`, the sender's other sockets `message:sent`
 (the socket that sent it has its ack) and `balance_updated`. A hidden message (a shadow-banned
-sender) reaches nobody but its sender, and neither do a shadow-banned user's receipts. Not re-driven: a client that missed a push fetches what
-it missed with `GET /api/messages/{id}?before=`, so a lost push loses no message.
+sender) reaches nobody but its sender, and neither do a shadow-banned user's receipts. Not
+re-driven: a client that missed a push fetches what it missed with `GET /api/messages/{id}?before=`,
+so a lost push loses no message.
 """
 
 from __future__ import annotations
