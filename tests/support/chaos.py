@@ -13,6 +13,8 @@ never arrives (`NetworkTimeout` after the insert: the client cannot tell whether
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import random
 import shutil
 import signal
@@ -183,3 +185,87 @@ def inject(runtime: Any, faults: Faults) -> Faults:
     store = runtime.unit.store
     store.events = FaultyCollection(store.events, faults)
     return faults
+
+
+# -- a worker process killed with SIGKILL, in-process -------------------------------------------------
+
+
+class ProcessKilled(BaseException):
+    """Raised at the dead process's every later call: nothing it does reaches MongoDB or Redis again."""
+
+
+@attrs.define
+class KillSwitch:
+    """Counts a process's MongoDB and Redis calls and kills it at call number `at`.
+
+    The kill falls just before that call (it never happens) or just after it (it happened, the
+    process never learns it): as SIGKILL, which can land between any two instructions, leaves
+    the shared stores with a prefix of the process's calls. From then on every call raises
+    ProcessKilled (a BaseException, so no `except Exception` of the worker goes on), and the
+    `finally` blocks that still run cannot write anything either.
+    """
+
+    at: int
+    after: bool = False
+    calls: int = 0
+    killed: asyncio.Event = attrs.field(factory=asyncio.Event)
+
+    async def guard(self, pending: Any) -> Any:
+        """Await one real call, unless the process is (or is now being) killed."""
+        if self.killed.is_set():
+            _discard(pending)
+            raise ProcessKilled()
+        self.calls += 1
+        if self.calls == self.at and not self.after:
+            self.killed.set()
+            _discard(pending)
+            raise ProcessKilled()
+        result = await pending
+        if self.calls >= self.at:
+            self.killed.set()
+            raise ProcessKilled()
+        return result
+
+
+def _discard(pending: Any) -> None:
+    close = getattr(pending, "close", None)
+    if close is not None:
+        close()
+
+
+class Killable:
+    """A MongoDB database, collection or cursor, or a Redis client, whose calls go through a KillSwitch."""
+
+    def __init__(self, real: Any, switch: KillSwitch) -> None:
+        self._real = real
+        self._switch = switch
+
+    def __getitem__(self, name: str) -> Killable:
+        return Killable(self._real[name], self._switch)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._real, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            if inspect.isawaitable(result):
+                return self._switch.guard(result)
+            if hasattr(result, "to_list"):  # a cursor: sort/limit/skip return it again
+                return Killable(result, self._switch)
+            return result
+
+        return call
+
+    def __aiter__(self) -> Any:
+        return self._iterate()
+
+    async def _iterate(self) -> Any:
+        iterator = self._real.__aiter__()
+        while True:
+            try:
+                item = await self._switch.guard(iterator.__anext__())
+            except StopAsyncIteration:
+                return
+            yield item
