@@ -17,12 +17,14 @@ from pymongo.errors import NotPrimaryError
 
 from tests.fakes.stripe_api import FakeStripe, event
 from tests.support import payments_support
+from tests.support.accounts import auth, signup_body
 from tests.support.chaos import LOST_ANSWER, READ_TIMEOUT, REFUSED, Faults, inject
 from tests.support.chat import coins, history, send, two_users, uid
 from tests.support.payments_support import buyer, deliver, events_of_type, verify_status
 from truebond.bootstrap import Runtime
 from truebond.projections.follower import Projector
 from truebond.verify import verify, verify_chains
+from truebond.workers.reactions import reactions_follower
 
 stripe_fake = payments_support.stripe_fake
 settings = payments_support.settings
@@ -148,4 +150,35 @@ async def test_a_read_model_write_failing_after_the_append_is_a_503_and_the_retr
     assert again[0] == 200, again
     assert await coins(client, alice) == 9
     assert [m["content"] for m in (await history(client, bob, alice))["messages"]] == ["still there?"]
+    assert await verify(runtime.unit) == []
+
+
+@pytest.mark.parametrize(
+    ("failing", "mode"), [("UserRegistered", REFUSED), ("UserRegistered", LOST_ANSWER), ("SignupBonusGranted", REFUSED)]
+)
+async def test_a_signup_whose_write_fails_is_a_503_and_leaves_an_account_that_works(
+    client: Any, runtime: Runtime, failing: str, mode: str
+) -> None:
+    faults = inject(runtime, Faults())
+    faults.add("insert_one", mode, of_type(failing))
+    body = signup_body()
+    first = await client.post("/api/auth/signup", json=body)
+    assert_unavailable(first.status, await first.json())
+
+    # What `truebond project` does continuously: heal read models, re-drive the reactions.
+    await Projector(runtime.unit.projections).run_once()
+    await reactions_follower(runtime.bus).run_once()
+    retry = await client.post("/api/auth/signup", json=body)
+    answer = await retry.json()
+    if mode == REFUSED and failing == "UserRegistered":
+        assert retry.status == 201, answer  # the failed signup gave its email and phone back
+        token = answer["access_token"]
+    else:  # the account was stored before the failure: it is taken, and its password logs in
+        assert retry.status == 409, answer
+        login = await client.post("/api/auth/login", json={"email": body["email"], "password": body["password"]})
+        assert login.status == 200, await login.json()
+        token = (await login.json())["access_token"]
+    me = await client.get("/api/auth/me", headers=auth(token))
+    assert (await me.json())["coins"] == 10  # the welcome bonus, once
+    assert await runtime.unit.db["users"].count_documents({"email": body["email"]}) == 1
     assert await verify(runtime.unit) == []
