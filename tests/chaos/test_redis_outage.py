@@ -13,6 +13,7 @@ right (`truebond verify`'s check).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,16 +21,19 @@ import pytest
 from tests.fakes import sendgrid
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.support import otp_support
+from tests.support import sockets as socket_support
 from tests.support.accounts import auth, signup_body
 from tests.support.chaos import StoppableRedis, stoppable_redis
 from tests.support.chat import coins, history, send, two_users, uid
 from tests.support.payments_support import events_of_type
 from tests.support.secrets import TEST_JWT_SECRET
+from tests.support.sockets import Listener, base_url
 from truebond.bootstrap import Runtime
 from truebond.config import Settings
 from truebond.verify import verify
 
 mail = otp_support.mail
+listeners = socket_support.listeners
 __all__ = ["stoppable_redis"]
 
 OUTAGE_SECONDS = 40.0  # a hang would be a failure too
@@ -122,3 +126,31 @@ async def test_a_hung_redis_answers_503_within_the_timeouts_and_recovers_on_resu
         assert (await send(client, alice, bob, "hung", client_message_id="m-hung"))[0] == 200
     assert await coins(client, alice) == 9
     assert await verify(runtime.unit) == []
+
+
+async def test_sockets_get_503_acks_while_redis_is_down_and_pushes_flow_again_after_it_is_back(
+    client: Any, runtime: Runtime, stoppable_redis: StoppableRedis, listeners: Callable[[], Listener]
+) -> None:
+    alice, bob = await two_users(client)
+    sender, receiver = listeners(), listeners()
+    await sender.connect(base_url(client), alice["access_token"])
+    await receiver.connect(base_url(client), bob["access_token"])
+    payload = {"receiver_id": uid(bob), "content": "over the socket", "client_message_id": "s-1"}
+
+    stoppable_redis.kill()
+    async with asyncio.timeout(OUTAGE_SECONDS):
+        ack = await sender.sio.call("message:send", payload, timeout=OUTAGE_SECONDS)
+    assert ack["success"] is False and ack["code"] == "dependency_unavailable", ack
+    assert await events_of_type(runtime, "MessageSent") == []
+
+    stoppable_redis.start()
+    async with asyncio.timeout(OUTAGE_SECONDS):
+        # The Socket.IO Redis channel resubscribes by itself; a fresh socket is served again too.
+        late = listeners()
+        await late.connect(base_url(client), bob["access_token"])
+        ack = await sender.sio.call("message:send", payload, timeout=OUTAGE_SECONDS)
+        assert ack["success"] is True, ack
+        pushed = await late.wait_for("message:new", timeout=OUTAGE_SECONDS)
+    assert pushed["content"] == "over the socket"
+    assert [e["_id"] for e in await events_of_type(runtime, "MessageSent")] == [f"msg:{uid(alice)}:s-1"]
+    assert await coins(client, alice) == 9
