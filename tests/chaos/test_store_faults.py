@@ -5,7 +5,9 @@ store holds afterwards: either the whole event or nothing (one document per even
 insert is atomic in MongoDB), every hash chain intact and every read model equal to the one
 re-derived from the events (`truebond verify`'s check). A retry with the same idempotency id (a
 message's `client_message_id`, a Stripe event id) then succeeds exactly once: one message, one
-coin, one credit, whether the failed attempt wrote nothing or wrote and lost its answer.
+coin, one credit, whether the failed attempt wrote nothing or wrote and lost its answer. A
+signup that fails part-way (it writes to five streams) leaves either no trace that blocks a retry
+or a complete account with its welcome coins once `truebond project` has run.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ async def test_a_read_timeout_in_the_store_is_a_503_and_changes_nothing(client: 
 
 
 @pytest.mark.parametrize(
-    ("failing", "mode"), [("CreditsPurchased", REFUSED), ("CreditsPurchased", LOST_ANSWER), ("PaymentSucceeded", REFUSED)]
+    ("failing", "mode"),
+    [("CreditsPurchased", REFUSED), ("CreditsPurchased", LOST_ANSWER), ("PaymentSucceeded", REFUSED), ("StripeEventReceived", LOST_ANSWER)],
 )
 async def test_a_webhook_whose_write_fails_is_a_503_and_its_redelivery_credits_once(
     client: Any, runtime: Runtime, stripe_fake: FakeStripe, failing: str, mode: str
