@@ -23,7 +23,7 @@ from truebond.events.identity import PasswordChanged, UserRegistered
 from truebond.events.store import EventStore
 from truebond.projections.catalog import ALL_VIEWS
 from truebond.projections.users import USERS
-from truebond.projections.views import APPLIED_KEEP, EventDocView, StreamDocView, _lookup, _merge
+from truebond.projections.views import APPLIED_KEEP, ErasingDocView, EventDocView, StreamDocView, _lookup, _merge
 
 # --------------------------------------------------------------------------- the rules
 
@@ -154,9 +154,13 @@ def test_every_update_a_read_model_builds_is_one_a_real_server_accepts(view: Any
                 # As StreamDocView.apply sends it: the first version as an upsert, later ones guarded by _v.
                 update = _merge(fn(rec) or {}, {"$set": {"_v": rec.version}})
                 problems = update_problems(update, collection=view.collection, upsert_filter={"_id": "owner"})
+            elif isinstance(view, ErasingDocView) and isinstance(event, view.erase_on):
+                # As ErasingDocView.apply sends them: plain update_many calls, no upsert.
+                problems = [p for query, update in view.erasure(rec) for p in update_problems(update, collection=view.collection)]
             else:
-                assert isinstance(view, EventDocView)
-                made = _lookup(view.docs, event)
+                docs = view.inner if isinstance(view, ErasingDocView) else view
+                assert isinstance(docs, EventDocView)
+                made = _lookup(docs.docs, event)
                 if made is None or made(rec) is None:
                     continue
                 doc_id, base = made(rec)

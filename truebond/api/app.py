@@ -10,6 +10,7 @@ from aiohttp.typedefs import Middleware
 
 from truebond.api import (
     openapi,
+    parse_errors,
     routes_account,
     routes_admin,
     routes_admin_ops,
@@ -63,6 +64,7 @@ def create_app(unit: Unit, bus: Bus, routes: Iterable[Route] | None = None) -> w
     """Build the web application around an assembled Unit and its bus."""
     table = list(routes if routes is not None else all_routes())
     hide_server_version()
+    parse_errors.install()
     app = web.Application(
         # Without trusted proxies the address middleware would do nothing: it is left out.
         middlewares=[*_proxy_middleware(unit.settings.trusted_proxy_hops), request_context, errors],

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pymongo.errors import DuplicateKeyError, PyMongoError
+from redis.exceptions import RedisError
+
 from truebond.adapters.email import EmailFailed
 from truebond.adapters.storage import StorageUnavailable
 from truebond.adapters.stripe_gateway import GatewayError
@@ -46,6 +49,18 @@ STATUS: dict[type[TrueBondError], int] = {
     # Optimistic concurrency that kept losing its retries: busy, not broken; try again.
     ConcurrencyError: 503,
 }
+
+
+# Driver errors that reach the edge untranslated (a read model's query or write, an inline apply):
+# MongoDB or Redis is down or refused, so the client may retry. A stray duplicate key is a bug.
+DRIVER_ERRORS: tuple[type[Exception], ...] = (PyMongoError, RedisError)
+
+
+def as_dependency_down(exc: Exception) -> DependencyDown | None:
+    """The DependencyDown a driver error stands for at the edge, or None for anything else."""
+    if isinstance(exc, DRIVER_ERRORS) and not isinstance(exc, DuplicateKeyError):
+        return DependencyDown()
+    return None
 
 
 def status_of(exc: TrueBondError) -> int | None:

@@ -25,7 +25,7 @@ from secure import (
     XFrameOptions,
 )
 
-from truebond.api.error_map import body_of, status_of
+from truebond.api.error_map import as_dependency_down, body_of, status_of
 from truebond.errors import RateLimited, TrueBondError
 from truebond.logging import access_logger, get_logger
 from truebond.masking import mask_text
@@ -149,9 +149,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except Exception:
-        log.exception("http.unhandled_error")
-        return envelope(500, "internal", "Internal server error", request_id)
+    except Exception as exc:
+        down = as_dependency_down(exc)
+        if down is None:
+            log.exception("http.unhandled_error")
+            return envelope(500, "internal", "Internal server error", request_id)
+        log.warning("http.dependency_down", error_code=down.code, cause=type(exc).__name__)
+        return web.json_response({**body_of(down), "request_id": request_id}, status=503)
     return response
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import query_int, strict
+from truebond.projections import blocks
 from truebond.projections import calls as calls_view
 from truebond.projections import users as users_view
 
@@ -37,7 +38,9 @@ async def call_history(req: Req) -> web.StreamResponse:
     """The caller's ended calls, newest first, with the total for paging."""
     me = req.me.user_id
     q = req.query
-    docs, total = await calls_view.history(req.unit.db, me, q["filter"], q["limit"], q["skip"])
+    # Calls with someone blocked either way or shadow-banned leave the list, as they leave every list.
+    hidden = await blocks.hidden_from(req.unit.db, me)
+    docs, total = await calls_view.history(req.unit.db, me, q["filter"], q["limit"], q["skip"], hidden)
     calls = []
     for d in docs:
         other_id = str(d["receiver_id"] if d["caller_id"] == me else d["caller_id"])

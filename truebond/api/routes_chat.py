@@ -116,7 +116,8 @@ async def create_or_get_conversation(req: Req) -> web.StreamResponse:
 async def history(req: Req) -> web.StreamResponse:
     """GET /api/messages/{other_user_id}: the pair's messages, oldest first, paged back with `before`."""
     db, me, other_id = req.unit.db, req.me.user_id, path_id(req)
-    if await blocks.blocked_either_way(db, me, other_id):
+    # Blocked either way, or a shadow-banned other: gone from this user's view, old messages too.
+    if await blocks.out_of_sight(db, me, other_id):
         raise NotFound("User not found")
     conversation_id = conversation_id_of(me, other_id)
     doc = await conversations_view.get(db, conversation_id)

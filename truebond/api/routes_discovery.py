@@ -16,7 +16,7 @@ from aiohttp import web
 from truebond.api.discovery_body import listed
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import query_int, strict
-from truebond.projections import activity, discovery
+from truebond.projections import activity, blocks, discovery
 from truebond.projections import conversations as conversations_view
 from truebond.projections import ledger as ledger_view
 from truebond.projections import locations as locations_view
@@ -79,7 +79,8 @@ async def dashboard_stats(req: Req) -> web.StreamResponse:
     return json_response(
         {
             "messages_sent": await messages_view.count_sent(db, uid),
-            "matches": await conversations_view.count_for(db, uid),
+            # Counted as the conversation list shows them: none with a blocked or shadow-banned user.
+            "matches": await conversations_view.count_for(db, uid, await blocks.hidden_from(db, uid)),
             "profile_views": await activity.profile_views(db, uid),
             "coins": await ledger_view.coins(db, uid),
         }

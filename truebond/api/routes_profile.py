@@ -25,7 +25,6 @@ from truebond.commands.profile import (
     UploadPhoto,
 )
 from truebond.errors import BadRequest, ImageTooLarge, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from truebond.projections import blocks
 from truebond.projections import ledger as ledger_view
 from truebond.projections import presence as presence_view
 from truebond.projections import users as users_view
@@ -106,9 +105,9 @@ def public_body(user: dict[str, Any]) -> dict[str, Any]:
 async def get_profile(req: Req) -> web.StreamResponse:
     """GET /api/users/profile/{user_id}: a public profile; unknown, deleted or hidden → 404."""
     viewer, db = req.me.user_id, req.unit.db
-    user = await users_view.public_profile(db, viewer, req.param("user_id"))
     # A shadow-banned account has left everyone else's view (it still sees its own profile).
-    if user is None or (user["_id"] != viewer and await blocks.shadow_banned(db, str(user["_id"]))):
+    user = await users_view.public_profile(db, viewer, req.param("user_id"))
+    if user is None:
         raise NotFound("User not found")
     await req.bus.handle(RecordProfileView(req.me.user_id, str(user["_id"])), req.ctx)
     return json_response(public_body(await presence_view.with_online(req.unit, req.me.user_id, user)))

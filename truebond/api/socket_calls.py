@@ -4,7 +4,7 @@
 (ack `{success, call_id}`; a refusal also pushes `call_failed` {reason} to the caller's
 session). `call:accept`, `call:reject`/`reject_call` and `call:end` are commands on the call.
 `offer`, `answer`, `webrtc:ice-candidate` and `call:media-state` change nothing: they are
-relayed, size-capped, only from one participant of a live call to the other. A socket that
+relayed, size-capped, only from one participant of a live call to the other, never across a block. A socket that
 acts on a call it takes no part in gets an error ack and nothing changes.
 """
 
@@ -16,8 +16,9 @@ import voluptuous as vol
 
 from truebond.api.socket_routing import Ack, SocketReq, SocketRoute
 from truebond.api.validation import strict
-from truebond.commands.calls import AcceptCall, CallNotFound, CallOver, EndCall, InitiateCall, RejectCall
+from truebond.commands.calls import AcceptCall, CallBlocked, CallNotFound, CallOver, EndCall, InitiateCall, RejectCall
 from truebond.errors import DomainError, PaymentRequired
+from truebond.projections import blocks
 from truebond.projections import calls as calls_view
 
 ID = vol.All(str, vol.Length(min=1, max=64))
@@ -108,6 +109,8 @@ def relay(event: str) -> Any:
         if doc.get("state") not in calls_view.LIVE_STATES:
             raise CallOver()
         other = str(doc["receiver_id"] if doc["caller_id"] == me else doc["caller_id"])
+        if await blocks.blocked_either_way(req.unit.db, me, other):
+            raise CallBlocked()
         payload["from_user_id"] = me
         try:
             await req.unit.notifier.emit_to_user(other, event, payload)

@@ -9,7 +9,7 @@ SWEEP_SECONDS it also removes expired leases, those of a process that died witho
 
 When a user comes online or goes offline, `user:online` / `user:offline` {user_id} go to the users
 who share a conversation with them (the injected `partners(db, user_id)`), except those blocked
-either way, and never for a user whose `privacy.show_online` is off.
+either way, and never for a user whose `privacy.show_online` is off or who is shadow-banned.
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ class PresenceFollower:
         db = bus.deps.db
         user = await users_view.by_id(db, user_id)
         if user is None or user.get("status") != "active" or not shows_online(user):
+            return
+        if await blocks.shadow_banned(db, user_id):
             return
         event = ONLINE_EVENT if online else OFFLINE_EVENT
         for partner in dict.fromkeys(await self._partners(db, user_id)):

@@ -18,7 +18,7 @@ import attrs
 import voluptuous as vol
 
 from truebond.adapters.ratelimit import DEFAULT_USER, Policy
-from truebond.api.error_map import ack_of, status_of
+from truebond.api.error_map import ack_of, as_dependency_down, status_of
 from truebond.api.validation import check
 from truebond.commands.bus import Bus, Context
 from truebond.commands.unit import Unit
@@ -96,7 +96,11 @@ class SocketRouter:
                 log.exception("socket.unhandled_error", socket_event=route.event if route else "unknown")
                 return dict(INTERNAL_ACK)
             return ack_of(exc)
-        except Exception:
+        except Exception as exc:
+            down = as_dependency_down(exc)
+            if down is not None:
+                log.warning("socket.dependency_down", socket_event=route.event if route else "unknown", cause=type(exc).__name__)
+                return ack_of(down)
             log.exception("socket.unhandled_error", socket_event=route.event if route else "unknown")
             return dict(INTERNAL_ACK)
 

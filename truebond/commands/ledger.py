@@ -87,7 +87,11 @@ async def record_change(unit: Unit, user_id: str, *, event_id: str, meta: Meta, 
 
     appended = await decide_and_append(unit, stream, load, decide_change, meta)
     if not appended:
-        return LedgerResult(_existing(found[0], user_id, event_id), created=False)
+        entry = _existing(found[0], user_id, event_id)
+        # The first attempt may have stored the event and lost MongoDB's answer before its inline
+        # apply: applying again (idempotent) makes the balance show it now, not at the projector's pass.
+        await unit.projections.apply(found[0])
+        return LedgerResult(entry, created=False)
     return LedgerResult(_existing(appended[0].recorded, user_id, event_id), appended[0].created)
 
 

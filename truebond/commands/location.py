@@ -18,6 +18,7 @@ from truebond.commands.unit import Unit, new_id
 from truebond.events.account import AccountDeleted
 from truebond.events.base import Recorded
 from truebond.events.discovery import LocationCleared, LocationUpdated, ProfileViewed, encode_coords
+from truebond.projections import blocks
 from truebond.projections.locations import LOCATIONS
 
 THROTTLE = timedelta(seconds=30)
@@ -99,7 +100,8 @@ async def clear_location(cmd: ClearLocation, ctx: Context, deps: Unit) -> None:
 
 async def record_profile_view(cmd: RecordProfileView, ctx: Context, deps: Unit) -> None:
     """Count a view of someone else's profile, once per viewer per UTC day (idempotency id)."""
-    if cmd.viewer_id == cmd.target_id:
+    # A shadow-banned viewer's visits count for nobody (their activity never reaches others).
+    if cmd.viewer_id == cmd.target_id or await blocks.shadow_banned(deps.db, cmd.viewer_id):
         return
     day = deps.clock.now().date().isoformat()
     event_id = f"view:{cmd.target_id}:{cmd.viewer_id}:{day}"

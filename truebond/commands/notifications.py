@@ -124,11 +124,12 @@ async def notify_offline_receiver(rec: Recorded, ctx: Context, bus: Bus) -> None
 
 
 async def notify_missed_call(rec: Recorded, ctx: Context, bus: Bus) -> None:
-    """A call left unanswered notifies its receiver."""
+    """A call left unanswered notifies its receiver (not for a shadow-banned caller's call)."""
     e = rec.event
     assert isinstance(e, CallMissed)
     call = await calls_view.by_id(bus.deps.db, e.call_id)
-    if call is not None:
+    # A shadow-banned caller's call never reached its receiver: nothing to tell them.
+    if call is not None and not call.get("hidden"):
         name = await _name_of(bus, str(call["caller_id"]))
         await notify_user(bus, ctx, str(call["receiver_id"]), "missed_call", "Missed call", f"You missed a call from {name}.", rec.id)
 

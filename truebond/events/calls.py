@@ -24,7 +24,11 @@ END_REASONS = ("ended", "rejected", "missed", "insufficient_credits", "disconnec
 @event("CallInitiated")
 @attrs.frozen
 class CallInitiated(Event):
-    """The caller rings the receiver; `rate` is the price of one minute when the call started."""
+    """The caller rings the receiver; `rate` is the price of one minute when the call started.
+
+    `hidden`: the caller was shadow-banned: the call rings for them only and ends missed, and the
+    receiver never takes part in it (no push, no history, no notification, never busy because of it).
+    """
 
     call_id: str
     caller_id: str
@@ -32,6 +36,7 @@ class CallInitiated(Event):
     call_type: str
     rate: int
     ring_until: datetime
+    hidden: bool = False
 
 
 @event("CallAccepted")

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from truebond.clock import Clock, to_ms
-from truebond.errors import InfrastructureError
+from truebond.errors import DependencyDown, InfrastructureError
 from truebond.events import codec
 from truebond.events.base import GENESIS_HASH, Event, Head, Meta, Recorded, personal_fields
 from truebond.events.crypto import SubjectKeys, decrypt_value, encrypt_value
@@ -33,6 +34,26 @@ class UndecodableEvent(InfrastructureError):
 
     Raised, never skipped: a read model built without it would be silently wrong.
     """
+
+
+class StoreUnavailable(DependencyDown):
+    """MongoDB refused or did not answer a store call (election, write error, timeout): retry later.
+
+    A failed insert stored either the whole event or nothing; after a lost answer the retry with
+    the same idempotency id finds the stored event instead of writing a second one.
+    """
+
+    default_detail = "Event store temporarily unavailable"
+
+
+@contextlib.contextmanager
+def _unavailable_on_mongo_errors() -> Iterator[None]:
+    try:
+        yield
+    except DuplicateKeyError:
+        raise
+    except PyMongoError as exc:
+        raise StoreUnavailable() from exc
 
 
 @attrs.frozen
@@ -121,9 +142,10 @@ class EventStore:
         }
         doc["hash"] = chain_hash(doc)
         try:
-            await self.events.insert_one(doc)
+            with _unavailable_on_mongo_errors():
+                await self.events.insert_one(doc)
         except DuplicateKeyError:
-            stored = await self.events.find_one({"_id": event_id})
+            stored = await self._find_one({"_id": event_id})
             if stored is not None:
                 return Appended(await self._decode(stored), created=False)
             raise ConcurrencyError(stream) from None
@@ -169,9 +191,22 @@ class EventStore:
             subject=subject,
         )
 
+    async def _find_one(self, query: dict[str, Any], **kwargs: Any) -> dict[str, Any] | None:
+        with _unavailable_on_mongo_errors():
+            doc: dict[str, Any] | None = await self.events.find_one(query, **kwargs)
+        return doc
+
+    async def _find(self, query: dict[str, Any], sort: list[tuple[str, int]], limit: int = 0) -> list[dict[str, Any]]:
+        cursor = self.events.find(query).sort(sort)
+        if limit:
+            cursor = cursor.limit(limit)
+        with _unavailable_on_mongo_errors():
+            docs: list[dict[str, Any]] = await cursor.to_list(None)
+        return docs
+
     async def get(self, event_id: str) -> Recorded | None:
         """One event by its idempotency id."""
-        doc = await self.events.find_one({"_id": event_id})
+        doc = await self._find_one({"_id": event_id})
         return None if doc is None else await self._decode(doc)
 
     async def load(self, stream: str, after_version: int = 0, until_version: int | None = None) -> list[Recorded]:
@@ -179,12 +214,12 @@ class EventStore:
         query: dict[str, Any] = {"stream": stream, "version": {"$gt": after_version}}
         if until_version is not None:
             query["version"]["$lte"] = until_version
-        docs = await self.events.find(query).sort("version", ASCENDING).to_list(None)
+        docs = await self._find(query, [("version", ASCENDING)])
         return [await self._decode(d) for d in docs]
 
     async def head(self, stream: str) -> Head:
         """The current head of a stream."""
-        doc = await self.events.find_one({"stream": stream}, sort=[("version", -1)], projection={"version": 1, "hash": 1})
+        doc = await self._find_one({"stream": stream}, sort=[("version", -1)], projection={"version": 1, "hash": 1})
         return Head() if doc is None else Head(doc["version"], doc["hash"])
 
     async def read_since(self, since: datetime | None, limit: int = 500, exclude: Collection[str] = ()) -> list[Recorded]:
@@ -203,7 +238,7 @@ class EventStore:
     async def _page(self, query: dict[str, Any], limit: int, exclude: Collection[str]) -> list[Recorded]:
         if exclude:
             query = {**query, "_id": {"$nin": list(exclude)}}
-        docs = await self.events.find(query).sort([("at", ASCENDING), ("_id", ASCENDING)]).limit(limit).to_list(None)
+        docs = await self._find(query, [("at", ASCENDING), ("_id", ASCENDING)], limit)
         return [await self._decode(d) for d in docs]
 
     async def all_events(self, batch: int = 1000, since: datetime | None = None) -> AsyncIterator[Recorded]:
@@ -220,8 +255,9 @@ class EventStore:
     async def raw_by_stream(self) -> AsyncIterator[dict[str, Any]]:
         """Raw stored documents ordered by stream then version (for chain verification)."""
         cursor = self.events.find({}).sort([("stream", ASCENDING), ("version", ASCENDING)])
-        async for doc in cursor:
-            yield doc
+        with _unavailable_on_mongo_errors():
+            async for doc in cursor:
+                yield doc
 
 
 async def with_retry(decide_and_append: Callable[[], Awaitable[T]], attempts: int = 25) -> T:

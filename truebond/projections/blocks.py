@@ -27,6 +27,16 @@ async def shadow_banned(db: Any, user_id: str) -> bool:
     return doc is not None
 
 
+async def out_of_sight(db: Any, viewer_id: str, other_id: str) -> bool:
+    """Whether `viewer_id` must not see or reach `other_id`: blocked either way, or `other_id` shadow-banned.
+
+    Never oneself: a shadow-banned user sees and reaches everyone as before (nothing tells them).
+    """
+    if viewer_id == other_id:
+        return False
+    return await blocked_either_way(db, viewer_id, other_id) or await shadow_banned(db, other_id)
+
+
 async def shadow_banned_ids(db: Any) -> set[str]:
     """Ids of every shadow-banned account."""
     cursor = db[USERS].find({"shadow_banned": True}, projection={"_id": 1})

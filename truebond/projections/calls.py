@@ -7,6 +7,7 @@ shows (status, duration and credits spent, all derived from the events).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,7 +39,8 @@ def _initiated(rec: Recorded) -> Update:
         "$set": {
             "caller_id": e.caller_id,
             "receiver_id": e.receiver_id,
-            "participants": [e.caller_id, e.receiver_id],
+            "participants": [e.caller_id] if e.hidden else [e.caller_id, e.receiver_id],
+            "hidden": e.hidden,
             "call_type": e.call_type,
             "rate": e.rate,
             "state": "ringing",
@@ -192,7 +194,7 @@ async def live_calls(db: Any, batch: int = 1000) -> list[dict[str, Any]]:
     return docs
 
 
-def _history_filter(user_id: str, which: str) -> dict[str, Any]:
+def _history_filter(user_id: str, which: str, hidden: Collection[str]) -> dict[str, Any]:
     base: dict[str, Any] = {"participants": user_id, "state": "ended"}
     if which == "incoming":
         base["receiver_id"] = user_id
@@ -200,12 +202,18 @@ def _history_filter(user_id: str, which: str) -> dict[str, Any]:
         base["caller_id"] = user_id
     elif which == "missed":
         base.update({"receiver_id": user_id, "status": "missed"})
+    # The user is one side; the other side (whichever key is not the user) must not be hidden.
+    for key in ("caller_id", "receiver_id"):
+        if hidden and key not in base:
+            base[key] = {"$nin": sorted(hidden)}
     return base
 
 
-async def history(db: Any, user_id: str, which: str, limit: int, skip: int) -> tuple[list[dict[str, Any]], int]:
-    """The user's ended calls, newest first, and how many match in all."""
-    query = _history_filter(user_id, which)
+async def history(
+    db: Any, user_id: str, which: str, limit: int, skip: int, hidden: Collection[str] = ()
+) -> tuple[list[dict[str, Any]], int]:
+    """The user's ended calls, newest first, and how many match in all; calls with `hidden` users left out."""
+    query = _history_filter(user_id, which, hidden)
     coll = db[CALLS.collection]
     cursor = coll.find(query).sort([("initiated_at", -1), ("_id", -1)]).skip(skip).limit(limit)
     docs: list[dict[str, Any]] = await cursor.to_list(None)

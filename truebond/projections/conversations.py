@@ -9,6 +9,7 @@ applied in) and the time up to which they read (`read_up_to.<user>`). Every upda
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -69,9 +70,12 @@ CONVERSATIONS = EventDocView(
 )
 
 
-async def count_for(db: Any, user_id: str) -> int:
-    """How many conversations `user_id` takes part in (the dashboard's `matches`)."""
-    return int(await db[CONVERSATIONS.collection].count_documents({"participants": user_id}))
+async def count_for(db: Any, user_id: str, hidden: Collection[str] = ()) -> int:
+    """How many conversations `user_id` sees, with nobody in `hidden` (the dashboard's `matches`)."""
+    query: dict[str, Any] = {"visible_to": user_id}
+    if hidden:
+        query["participants"] = {"$nin": sorted(hidden)}
+    return int(await db[CONVERSATIONS.collection].count_documents(query))
 
 
 async def get(db: Any, conversation_id: str) -> dict[str, Any] | None:

@@ -12,9 +12,11 @@ from typing import Any
 
 from pymongo import DESCENDING
 
+from truebond.events.account import AccountErased
 from truebond.events.base import Recorded
 from truebond.events.chat import MessageDelivered, MessageSent
-from truebond.projections.views import EventDocView, Update
+from truebond.events.crypto import ERASED
+from truebond.projections.views import ErasingDocView, EventDocView, Update
 
 
 def _sent(rec: Recorded) -> tuple[str, Update]:
@@ -41,7 +43,7 @@ def _delivered(rec: Recorded) -> tuple[str, Update]:
     return e.message_id, {"$min": {"delivered_at": rec.at}}
 
 
-MESSAGES = EventDocView(
+_MESSAGE_DOCS = EventDocView(
     name="messages",
     collection="messages",
     docs={MessageSent: _sent, MessageDelivered: _delivered},
@@ -50,6 +52,20 @@ MESSAGES = EventDocView(
         ([("sender_id", 1)], {"name": "sender"}),
     ),
 )
+
+
+def _erased(rec: Recorded) -> list[tuple[dict[str, Any], Update]]:
+    e = rec.event
+    assert isinstance(e, AccountErased)
+    # What replaying the events shows once the sender's key is gone: their personal fields erased.
+    sent = {"sender_id": e.user_id}
+    return [
+        (sent, {"$set": {"content": ERASED}}),
+        ({**sent, "image_url": {"$ne": None}}, {"$set": {"image_url": ERASED}}),
+    ]
+
+
+MESSAGES = ErasingDocView(_MESSAGE_DOCS, AccountErased, _erased)
 
 
 async def count_sent(db: Any, user_id: str) -> int:

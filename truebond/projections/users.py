@@ -217,13 +217,13 @@ async def by_id(db: Any, user_id: str) -> dict[str, Any] | None:
 
 
 async def public_profile(db: Any, viewer_id: str, target_id: str) -> dict[str, Any] | None:
-    """The target's account if the viewer may see it; None when unknown, not active or blocked either way."""
+    """The target's account if the viewer may see it; None when unknown, not active, blocked either way or shadow-banned."""
     if not target_id or len(target_id) > 64:
         return None
     doc = await by_id(db, target_id)
     if doc is None or doc.get("status") != "active":
         return None
-    if viewer_id != target_id and await blocks.blocked_either_way(db, viewer_id, target_id):
+    if await blocks.out_of_sight(db, viewer_id, target_id):
         return None
     return doc
 

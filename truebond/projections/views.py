@@ -136,3 +136,44 @@ class EventDocView:
             await coll.update_one({"_id": doc_id, "_applied": {"$ne": rec.id}}, update, upsert=True)
         except DuplicateKeyError:
             return
+
+
+@attrs.frozen
+class ErasingDocView:
+    """An `EventDocView` whose documents also carry people's data copied out of events.
+
+    The events' copy is unreadable once the person's key is destroyed; the read model's copy has
+    to go too. On `erase_on` (an account erasure), `erasure(rec)` gives the (filter, update) pairs
+    that blank that person's fields in every document (idempotent: erasing twice changes nothing).
+    """
+
+    inner: EventDocView
+    erase_on: type[Event]
+    erasure: Callable[[Recorded], list[tuple[dict[str, Any], Update]]]
+
+    @property
+    def name(self) -> str:
+        """The inner view's name."""
+        return self.inner.name
+
+    @property
+    def collection(self) -> str:
+        """The inner view's collection."""
+        return self.inner.collection
+
+    @property
+    def indexes(self) -> Sequence[IndexSpec]:
+        """The inner view's indexes."""
+        return self.inner.indexes
+
+    def wants(self, rec: Recorded) -> bool:
+        """The inner view's events and the erasure."""
+        return isinstance(rec.event, self.erase_on) or self.inner.wants(rec)
+
+    async def apply(self, coll: Any, rec: Recorded, store: EventStore) -> None:
+        """Blank the erased person's fields everywhere, or apply as the inner view does."""
+        if isinstance(rec.event, self.erase_on):
+            for query, update in self.erasure(rec):
+                await coll.update_many(query, update)
+            return
+        await self.inner.apply(coll, rec, store)

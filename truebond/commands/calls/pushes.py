@@ -78,6 +78,8 @@ async def ring(rec: Recorded, ctx: Context, bus: Bus) -> None:
     """`incoming_call` to the receiver, with the caller's name, photo and offer."""
     e = rec.event
     assert isinstance(e, CallInitiated)
+    if e.hidden:
+        return
     unit = bus.deps
     caller = await users_view.by_id(unit.db, e.caller_id) or {}
     pictures = caller.get("profile_pictures") or []
@@ -137,7 +139,8 @@ async def finished(rec: Recorded, ctx: Context, bus: Bus) -> None:
         await _emit(bus, caller, "call:reject", {"call_id": call_id, "reason": e.reason or "rejected"})
     if isinstance(e, CallEnded) and not e.connected and reason in ("insufficient_credits", "blocked", "suspended"):
         await _emit(bus, caller, "call_failed", {"call_id": call_id, "reason": reason})
-    for user_id in (caller, receiver):
+    # Only participants: a hidden call (a shadow-banned caller) has the caller alone.
+    for user_id in (caller, receiver) if receiver in doc.get("participants", []) else (caller,):
         await _emit(bus, user_id, "call:end", {"call_id": call_id, "reason": reason})
         await _emit(bus, user_id, "call_ended", summary)
 

@@ -1,7 +1,8 @@
 """Starting, answering, refusing and hanging up a call.
 
-`InitiateCall` checks the pair (not oneself, receiver active, no block), the caller's coins (one
-minute's price), and takes both users' live-call slots; then the call rings. `AcceptCall` (the
+`InitiateCall` checks the pair (not oneself, receiver active and not shadow-banned, no block), the
+caller's coins (one minute's price), and takes both users' live-call slots; then the call rings
+(a shadow-banned caller's call takes their slot only and rings nobody). `AcceptCall` (the
 receiver only, while it rings) connects it and charges the first minute at once. `RejectCall`
 and `EndCall` close it; hanging up charges nothing more, since every started minute is paid in
 advance. A call that is over stays over: accepting or restarting it is refused.
@@ -116,20 +117,28 @@ async def initiate_call(cmd: InitiateCall, ctx: Context, deps: Unit) -> str:
     call_type = CALL_TYPES[cmd.call_type]
     rate = PRICES[call_type]
     receiver = await users_view.by_id(deps.db, cmd.receiver_id)
-    if receiver is None or receiver.get("status") != "active":
+    if receiver is None or receiver.get("status") != "active" or await blocks.shadow_banned(deps.db, cmd.receiver_id):
         raise CallNotFound("User not found")
     if await blocks.blocked_either_way(deps.db, cmd.caller_id, cmd.receiver_id):
         raise CallBlocked()
     if await coins_of(deps, cmd.caller_id) < rate:
         raise PaymentRequired(f"This call needs at least {rate} coins")
+    # A shadow-banned caller's call rings for them only: it never reaches or holds the receiver.
+    hidden = await blocks.shadow_banned(deps.db, cmd.caller_id)
     call_id = new_id()
-    if await _busy(deps, [cmd.caller_id, cmd.receiver_id], call_id):
+    if await _busy(deps, [cmd.caller_id] if hidden else [cmd.caller_id, cmd.receiver_id], call_id):
         raise UserBusy("You or this user are already in a call")
     if cmd.offer is not None:
         await CallSignals(deps.redis).put(call_id, "offer", cmd.offer)
     ring_until = now_of(deps) + seconds(RING_SECONDS)
     event = CallInitiated(
-        call_id=call_id, caller_id=cmd.caller_id, receiver_id=cmd.receiver_id, call_type=call_type, rate=rate, ring_until=ring_until
+        call_id=call_id,
+        caller_id=cmd.caller_id,
+        receiver_id=cmd.receiver_id,
+        call_type=call_type,
+        rate=rate,
+        ring_until=ring_until,
+        hidden=hidden,
     )
     stream = call_stream(call_id)
     await decide_and_append(deps, stream, head_only(stream), lambda _: Decision(event, f"call:{call_id}:initiated"), ctx.meta())

@@ -2,8 +2,9 @@
 
 The receiver gets `message:new` and `new_message`, the sender's other sockets `message:sent`
 (the socket that sent it has its ack) and `balance_updated`. A hidden message (a shadow-banned
-sender) reaches nobody but its sender. Not re-driven: a client that missed a push fetches what
-it missed with `GET /api/messages/{id}?before=`, so a lost push loses no message.
+sender) reaches nobody but its sender, and neither do a shadow-banned user's receipts. Not
+re-driven: a client that missed a push fetches what it missed with `GET /api/messages/{id}?before=`,
+so a lost push loses no message.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from truebond.commands.chat import bodies
 from truebond.commands.payments.pushes import push_balance
 from truebond.events.base import Recorded
 from truebond.events.chat import MessageDelivered, MessageSent, MessagesRead
+from truebond.projections import blocks
 
 
 async def deliver_message(rec: Recorded, ctx: Context, bus: Bus) -> None:
@@ -30,17 +32,21 @@ async def deliver_message(rec: Recorded, ctx: Context, bus: Bus) -> None:
 
 
 async def announce_read(rec: Recorded, ctx: Context, bus: Bus) -> None:
-    """Tell the sender their messages were read."""
+    """Tell the sender their messages were read (not by a shadow-banned reader: nothing of theirs reaches others)."""
     e = rec.event
     assert isinstance(e, MessagesRead)
+    if await blocks.shadow_banned(bus.deps.db, e.reader_id):
+        return
     payload = {"conversation_id": e.conversation_id, "reader_id": e.reader_id, "read_until": e.until, "count": e.count}
     await bus.deps.notifier.emit_to_user(e.sender_id, "message:read", payload)
 
 
 async def announce_delivered(rec: Recorded, ctx: Context, bus: Bus) -> None:
-    """Tell the sender their message reached the receiver's client."""
+    """Tell the sender their message reached the receiver's client (not a shadow-banned receiver's)."""
     e = rec.event
     assert isinstance(e, MessageDelivered)
+    if await blocks.shadow_banned(bus.deps.db, e.receiver_id):
+        return
     payload = {"message_id": e.message_id, "conversation_id": e.conversation_id, "delivered_at": bodies.iso(rec.at)}
     await bus.deps.notifier.emit_to_user(e.sender_id, "message:delivered", payload)
 

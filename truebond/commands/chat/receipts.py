@@ -1,7 +1,7 @@
 """StartConversation (create-or-get), MarkRead and MarkDelivered, on the stream `conversation-<id>`.
 
 Only the receiver of messages may mark them read or delivered; a message or conversation the
-caller may not see is answered as not found, and nothing is appended.
+caller may not see, or a pair blocked either way, is answered as not found, and nothing is appended.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from truebond.commands.unit import Unit
 from truebond.errors import Forbidden, NotFound
 from truebond.events.base import Event
 from truebond.events.chat import ConversationStarted, MessageDelivered, MessagesRead, conversation_id_of, conversation_stream
+from truebond.projections import blocks
 from truebond.projections import conversations as conversations_view
 from truebond.projections import messages as messages_view
 
@@ -77,6 +78,8 @@ async def mark_read(cmd: MarkRead, ctx: Context, deps: Unit) -> int:
     doc = await conversations_view.get(deps.db, conversation_id)
     if cmd.other_id == cmd.reader_id or not conversations_view.sees(doc, cmd.reader_id):
         raise NotFound("Conversation not found")
+    if await blocks.blocked_either_way(deps.db, cmd.reader_id, cmd.other_id):
+        raise NotFound("Conversation not found")
     unread = await messages_view.unread(deps.db, conversation_id, cmd.reader_id, conversations_view.read_until(doc, cmd.reader_id))
     if not unread:
         return 0
@@ -95,6 +98,8 @@ async def mark_delivered(cmd: MarkDelivered, ctx: Context, deps: Unit) -> None:
         or doc.get("hidden")
         or (cmd.sender_id is not None and doc["sender_id"] != cmd.sender_id)
     ):
+        raise NotFound("Message not found")
+    if await blocks.blocked_either_way(deps.db, cmd.receiver_id, str(doc["sender_id"])):
         raise NotFound("Message not found")
     if doc.get("delivered_at") is not None:
         return

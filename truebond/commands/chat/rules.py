@@ -24,7 +24,7 @@ async def ensure_pair(deps: Unit, user_id: str, other_id: str, conversation_id: 
     """The pair's conversation id, when the two may chat; refuses otherwise.
 
     422 for oneself, 403 for a `conversation_id` that is not the pair's, 404 for an unknown or
-    closed account, 403 when either blocked the other.
+    closed account (and a shadow-banned one: gone for everybody else), 403 when either blocked the other.
     """
     if other_id == user_id:
         raise ValidationFailed([{"loc": ["body", field], "msg": "you cannot chat with yourself"}])
@@ -36,6 +36,8 @@ async def ensure_pair(deps: Unit, user_id: str, other_id: str, conversation_id: 
         raise NotFound("User not found")
     if await blocks.blocked_either_way(deps.db, user_id, other_id):
         raise Forbidden("You cannot chat with this user")
+    if await blocks.shadow_banned(deps.db, other_id):
+        raise NotFound("User not found")
     return pair
 
 

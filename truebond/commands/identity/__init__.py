@@ -34,14 +34,23 @@ from truebond.commands.identity.sessions import (
     revoke_session,
     start_session,
 )
-from truebond.commands.identity.signup import Signup, new_referral_code, release, sign_up
-from truebond.events.identity import SessionRevoked
+from truebond.commands.identity.signup import (
+    GrantSignupBonus,
+    Signup,
+    bonus_of_registered,
+    grant_bonus,
+    new_referral_code,
+    release,
+    sign_up,
+)
+from truebond.events.identity import SessionRevoked, UserRegistered
 
 __all__ = [
     "ADMIN_ROLES",
     "HANDLERS",
     "REACTIONS",
     "REFRESH_TTL",
+    "GrantSignupBonus",
     "LoggedIn",
     "Logout",
     "LogoutAll",
@@ -65,6 +74,7 @@ __all__ = [
 
 HANDLERS: HandlerTable = {
     Signup: sign_up,
+    GrantSignupBonus: grant_bonus,
     PasswordLogin: log_in_with_password,
     Refresh: refresh,
     Logout: log_out,
@@ -75,4 +85,9 @@ HANDLERS: HandlerTable = {
 
 # Losing it would leave a revoked session usable (for up to an allow-list entry's 15 minutes)
 # and its sockets open: re-driven from the store.
-REACTIONS: ReactionTable = {SessionRevoked: [Reaction(end_revoked_session, redrive=True)]}
+# The welcome bonus is granted inside the signup; this idempotent reaction grants one that a
+# failure after the account was stored lost (re-driven too).
+REACTIONS: ReactionTable = {
+    SessionRevoked: [Reaction(end_revoked_session, redrive=True)],
+    UserRegistered: [Reaction(bonus_of_registered, redrive=True)],
+}

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from datetime import timedelta
 
 import attrs
 
-from truebond.commands.bus import Command, Context
+from truebond.commands.bus import Bus, Command, Context
 from truebond.commands.decide import Decided, Decision, Loader, decide_and_append, history
 from truebond.commands.identity.common import SessionTokens, digest, normalise_email
 from truebond.commands.identity.sessions import start_session
 from truebond.commands.ledger import grant_signup_bonus
 from truebond.commands.unit import Unit, new_id
-from truebond.errors import Conflict, EmailTaken, MobileTaken, RegistrationsClosed
+from truebond.errors import Conflict, EmailTaken, MobileTaken, RegistrationsClosed, TrueBondError
 from truebond.events.base import Head, Meta, Recorded
 from truebond.events.identity import EmailClaimed, EmailReleased, UserRegistered
 from truebond.projections import platform_settings
@@ -30,6 +31,13 @@ _CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 def new_referral_code() -> str:
     """A fresh, unguessable referral code that is easy to read aloud."""
     return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+
+
+@attrs.frozen
+class GrantSignupBonus(Command[None]):
+    """Grant a registered account its welcome coins if it has not had them (a re-driven reaction)."""
+
+    user_id: str
 
 
 @attrs.frozen
@@ -130,6 +138,17 @@ async def sign_up(cmd: Signup, ctx: Context, deps: Unit) -> SessionTokens:
     except MobileTaken:
         await release(deps, "email", email, user_id, meta)
         raise
+    try:
+        await _register(cmd, deps, user_id, email, meta)
+    except Exception:
+        await _release_unregistered(deps, email, cmd.mobile_number, user_id, meta)
+        raise
+    await grant_signup_bonus(deps, user_id, meta)
+    return await start_session(deps, ctx, user_id, "user", cmd.device_id, method="signup")
+
+
+async def _register(cmd: Signup, deps: Unit, user_id: str, email: str, meta: Meta) -> None:
+    """Record the account (`UserRegistered`, id `signup:<user>`) once its email and phone are claimed."""
     referrer = None
     if cmd.referral_code:
         owner = await users_view.by_referral_code(deps.db, cmd.referral_code)
@@ -157,5 +176,28 @@ async def sign_up(cmd: Signup, ctx: Context, deps: Unit) -> SessionTokens:
         referred_by=referrer,
     )
     await deps.append(f"user-{user_id}", Head(), registered, event_id=f"signup:{user_id}", meta=meta, subject=user_id)
-    await grant_signup_bonus(deps, user_id, meta)
-    return await start_session(deps, ctx, user_id, "user", cmd.device_id, method="signup")
+
+
+async def _release_unregistered(deps: Unit, email: str, mobile_number: str, user_id: str, meta: Meta) -> None:
+    """A signup that failed before its account was stored gives its claims back, so a retry succeeds.
+
+    Best effort: when MongoDB cannot even say whether the account was stored, the claims stay and
+    the takeover of abandoned claims (CLAIM_TAKEOVER_AFTER) frees them later.
+    """
+    with contextlib.suppress(TrueBondError):
+        if await deps.store.get(f"signup:{user_id}") is not None:
+            return  # stored, only its answer was lost: the account exists
+        await release(deps, "email", email, user_id, meta)
+        await release(deps, "phone", mobile_number, user_id, meta)
+
+
+async def grant_bonus(cmd: GrantSignupBonus, ctx: Context, deps: Unit) -> None:
+    """The welcome coins of a registered account, once (`signup-bonus:<user>`)."""
+    await grant_signup_bonus(deps, cmd.user_id, ctx.meta(actor=f"user:{cmd.user_id}"))
+
+
+async def bonus_of_registered(rec: Recorded, ctx: Context, bus: Bus) -> None:
+    """Reaction to UserRegistered: the bonus again (idempotent), so one lost to a failure is granted."""
+    event = rec.event
+    assert isinstance(event, UserRegistered)
+    await bus.handle(GrantSignupBonus(event.user_id), ctx)

@@ -1,0 +1,146 @@
+"""A Stripe webhook storm: N distinct and M duplicate deliveries at once credit exactly N times.
+
+Run: .venv/bin/python bench/bench_webhook_storm.py   (TRUEBOND_BENCH_MONGO_URL=mongodb://... for a
+real MongoDB; BENCH_EVENTS=N, BENCH_DUPLICATES=M to change the sizes)
+
+The app runs on a real local port. The storm is N signed `payment_intent.succeeded` deliveries for
+N distinct orders plus M copies of randomly chosen ones (Stripe's retries and replays), shuffled
+and posted all at once over CONCURRENCY connections. A delivery Stripe would retry (any answer but
+200) is retried, as Stripe does. At the end the store must hold exactly N `CreditsPurchased`
+events and each buyer exactly one package's coins, or the script fails.
+
+Rows, same run, same app: the baseline is the signature check alone over the storm's payloads
+(what the handler does first); then a storm of N distinct deliveries with no duplicates; then the
+storm with duplicates (on fresh orders). The rate is deliveries answered per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import aiohttp
+from aiohttp import web
+from bench_webhooks import JWT, SECRET, signed_delivery
+from common import Result, database, scale, table, timed
+
+from truebond import bootstrap
+from truebond.adapters.redis_client import free_port
+from truebond.adapters.stripe_gateway import verify_signature
+from truebond.commands import payments
+from truebond.commands.bus import Context
+from truebond.config import load_settings
+from truebond.logging import configure_logging
+
+EVENTS = int(os.environ.get("BENCH_EVENTS", "0")) or scale(300, 6)
+DUPLICATES = int(os.environ.get("BENCH_DUPLICATES", "0")) or scale(300, 6)
+CONCURRENCY = scale(32, 4)
+MAX_TRIES = 5
+
+Delivery = tuple[bytes, dict[str, str]]
+
+
+async def orders(unit: Any, first: int, count: int, package: payments.Package) -> list[Delivery]:
+    """Record `count` orders numbered from `first`; their signed success deliveries."""
+    deliveries = []
+    for n in range(first, first + count):
+        user, intent, payment_id = f"{n:032d}", f"pi_storm{n:016d}", f"p{n:031d}"
+        meta = Context(actor="system").meta()
+        await payments.record_order(unit, intent_id=intent, payment_id=payment_id, user_id=user, package=package, meta=meta)
+        deliveries.append(signed_delivery(n, intent, user, payment_id, package))
+    return deliveries
+
+
+async def storm(url: str, deliveries: list[Delivery]) -> tuple[int, int]:
+    """Post every delivery at once (CONCURRENCY connections), retrying non-200 answers; (200s, retries)."""
+    retries = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as session:
+
+        async def deliver(body: bytes, headers: dict[str, str]) -> None:
+            nonlocal retries
+            for _ in range(MAX_TRIES):
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+                    if resp.status == 200:
+                        return
+                retries += 1
+                await asyncio.sleep(0.05)
+            raise RuntimeError(f"a delivery was refused {MAX_TRIES} times")
+
+        await asyncio.gather(*(deliver(body, headers) for body, headers in deliveries))
+    return len(deliveries), retries
+
+
+async def credits_of(db: Any, deliveries: list[Delivery]) -> int:
+    """How many CreditsPurchased events the orders behind `deliveries` produced."""
+    users = [headers_user(body) for body, _ in deliveries]
+    return int(await db["events"].count_documents({"type": "CreditsPurchased", "stream": {"$in": [f"account-{u}" for u in users]}}))
+
+
+def headers_user(body: bytes) -> str:
+    """The buyer named in a delivery's metadata."""
+    return str(json.loads(body)["data"]["object"]["metadata"]["user_id"])
+
+
+async def main() -> None:
+    configure_logging(json=True, level="WARNING")
+    settings = load_settings("test", {"REDIS_URL": "embedded://", "JWT_SECRET": JWT, "STRIPE_WEBHOOK_SECRET": SECRET})
+    rng = random.Random(7)
+    async with database() as db:
+        runtime = await bootstrap.build(settings, db=db, fast_hashing=True)
+        unit = runtime.unit
+        await bootstrap.ensure_indexes(unit)
+        package = payments.PACKAGES["starter"]
+        plain = await orders(unit, 0, EVENTS, package)
+        distinct = await orders(unit, EVENTS, EVENTS, package)
+        mixed = distinct + [rng.choice(distinct) for _ in range(DUPLICATES)]
+        rng.shuffle(mixed)
+
+        app = bootstrap.web_app(runtime)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        url = f"http://127.0.0.1:{port}/api/webhooks/stripe"
+        retried: dict[str, int] = {}
+
+        async def verify_work() -> int:
+            for body, headers in mixed:
+                verify_signature(body, headers["Stripe-Signature"], SECRET, time.time())
+            return len(mixed)
+
+        async def run(name: str, deliveries: list[Delivery]) -> int:
+            answered, retries = await storm(url, deliveries)
+            retried[name] = retries
+            return answered
+
+        try:
+            baseline = await timed("baseline: signature verification only", verify_work)
+            rows: list[Result] = [
+                await timed(f"storm: {EVENTS} distinct (c={CONCURRENCY})", lambda: run("plain", plain)),
+                await timed(f"storm: {EVENTS} distinct + {DUPLICATES} duplicates (c={CONCURRENCY})", lambda: run("mixed", mixed)),
+            ]
+            for deliveries in (plain, distinct):
+                credited = await credits_of(db, deliveries)
+                assert credited == EVENTS, f"{credited} credits for {EVENTS} distinct orders"
+        finally:
+            await runner.cleanup()
+            await runtime.close()
+    print(table("Stripe webhook storm: deliveries answered per second", rows, baseline, "deliveries"))
+    print()
+    print(
+        f"credits: exactly {EVENTS} per storm ({EVENTS} distinct + {DUPLICATES} duplicates); "
+        f"retried answers: {retried['plain']} without duplicates, {retried['mixed']} with"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
