@@ -8,6 +8,8 @@ from typing import Any
 import voluptuous as vol
 
 from truebond.adapters.ratelimit import Policy
+from truebond.api.chat_upload import FILE_FIELDS
+from truebond.api.openapi import multipart
 from truebond.api.validation import query_int, strict
 from truebond.commands.chat import text
 
@@ -65,6 +67,7 @@ UPLOAD_FIELDS = strict(
         vol.Optional("message_type"): vol.In(("image",)),
     }
 )
+UPLOAD_FORM = multipart(UPLOAD_FIELDS, FILE_FIELDS)
 START_SCHEMA = strict({vol.Required("receiver_id"): ID})
 CREATE_OR_GET_SCHEMA = strict({vol.Required("user_id"): ID})
 USER_SCHEMA = strict({vol.Required("user_id"): ID})

@@ -6,8 +6,10 @@ import voluptuous as vol
 from aiohttp import web
 
 from truebond.adapters.ratelimit import Policy
+from truebond.api import answers
 from truebond.api.routes_auth import clear_refresh_cookie
 from truebond.api.routing import Req, Route, json_response
+from truebond.api.shapes import SUCCESS
 from truebond.api.validation import EMAIL, strict
 from truebond.commands.account import DeleteAccount, ForgotPassword, ResetPassword, reset_token_valid
 
@@ -54,13 +56,22 @@ async def delete_account(req: Req) -> web.StreamResponse:
 
 
 ROUTES = [
-    Route("POST", "/api/auth/forgot-password", forgot_password, body=FORGOT_SCHEMA, summary="Mail a password reset link", tag="auth"),
+    Route(
+        "POST",
+        "/api/auth/forgot-password",
+        forgot_password,
+        body=FORGOT_SCHEMA,
+        responses={200: SUCCESS},
+        summary="Mail a password reset link",
+        tag="auth",
+    ),
     Route(
         "GET",
         "/api/auth/validate-reset-token",
         validate_reset_token,
         query=VALIDATE_QUERY,
         limits=((RESET_TOKEN_IP, "ip"),),
+        responses={200: answers.VALID},
         summary="Check a reset link",
         tag="auth",
     ),
@@ -70,8 +81,18 @@ ROUTES = [
         reset_password,
         body=RESET_SCHEMA,
         limits=((RESET_TOKEN_IP, "ip"),),
+        responses={200: SUCCESS},
+        errors=(400,),
         summary="Choose a new password with a reset link",
         tag="auth",
     ),
-    Route("DELETE", "/api/users/account", delete_account, auth="user", summary="Delete the caller's account", tag="users"),
+    Route(
+        "DELETE",
+        "/api/users/account",
+        delete_account,
+        auth="user",
+        responses={200: SUCCESS},
+        summary="Delete the caller's account",
+        tag="users",
+    ),
 ]
