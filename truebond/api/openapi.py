@@ -104,7 +104,7 @@ def multipart(fields: Any, files: Sequence[str]) -> dict[str, Any]:
         schema["required"] = [*schema.get("required", []), files[0]]
     else:
         schema["oneOf"] = [{"required": [name]} for name in files]
-    return {"multipart/form-data": {"schema": schema}}
+    return {"multipart/form-data": schema}
 
 
 def edge_statuses(route: Route) -> set[int]:

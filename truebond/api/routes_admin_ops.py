@@ -33,7 +33,7 @@ def _when(value: Any) -> datetime:
 
 PAGE = {vol.Optional("page", default=1): query_int(1, 10_000), vol.Optional("limit", default=20): query_int(1, 100)}
 REPORTS_QUERY = strict(
-    {**PAGE, vol.Optional("status"): vol.Any("", vol.In(REPORT_STATUSES)), vol.Optional("report_type"): vol.Any("", vol.In(REPORT_TYPES))}
+    {**PAGE, vol.Optional("status"): vol.In(("", *REPORT_STATUSES)), vol.Optional("report_type"): vol.In(("", *REPORT_TYPES))}
 )
 RESOLVE_BODY = strict({vol.Optional("reason"): text(0, 500), vol.Optional("confirm_token"): TOKEN})
 AUDIT_QUERY = strict(

@@ -23,7 +23,7 @@ USERS_QUERY = strict(
     {
         vol.Optional("page", default=1): query_int(1, 10_000),
         vol.Optional("limit", default=20): query_int(1, 100),
-        vol.Optional("status"): vol.Any("", vol.In(admin_queries.USER_STATUSES)),
+        vol.Optional("status"): vol.In(("", *admin_queries.USER_STATUSES)),
         vol.Optional("search"): vol.All(str, vol.Length(max=100)),
     }
 )

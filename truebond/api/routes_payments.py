@@ -131,12 +131,10 @@ STRIPE_SIGNATURE = {
 }
 WEBHOOK_BODY = {
     "application/json": {
-        "schema": {
-            "type": "object",
-            "description": "A Stripe event; the signature is checked over the raw bytes before anything is parsed",
-            "properties": {"id": {"type": "string"}, "type": {"type": "string"}, "data": {"type": "object"}},
-            "required": ["id", "type"],
-        }
+        "type": "object",
+        "description": "A Stripe event; the signature is checked over the raw bytes before anything is parsed",
+        "properties": {"id": {"type": "string"}, "type": {"type": "string"}, "data": {"type": "object"}},
+        "required": ["id", "type"],
     }
 }
 
