@@ -87,6 +87,7 @@ def before_value(value: Any) -> Any:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
+before_value.openapi = {"type": "string", "minLength": 1, "maxLength": 64, "description": "A message id or an ISO 8601 time"}  # type: ignore[attr-defined]
 HISTORY_QUERY = strict({vol.Optional("limit", default=50): query_int(1, 100), vol.Optional("before"): before_value})
 
 

@@ -50,13 +50,20 @@ def _standard(node: Any) -> Any:
 
 def _schema(schema: Any) -> dict[str, Any]:
     # The document says 3.1, so nullable fields are written the 3.1 way (anyOf with null).
-    converted: dict[str, Any] = _standard(voluptuous_openapi.convert(schema, openapi_version=voluptuous_openapi.OpenApiVersion.V3_1))
+    converted: dict[str, Any] = _standard(
+        voluptuous_openapi.convert(schema, custom_serializer=_declared, openapi_version=voluptuous_openapi.OpenApiVersion.V3_1)
+    )
     if converted.get("type") == "object" and "properties" in converted and _rejects_extra(schema):
         converted["additionalProperties"] = False
     rules = _cross_field_rules(schema)
     if rules:
         converted["description"] = " ".join(rules)
     return converted
+
+
+def _declared(validator: Any) -> Any:
+    """The JSON Schema a custom validator function declares of itself (its `openapi` attribute)."""
+    return getattr(validator, "openapi", voluptuous_openapi.UNSUPPORTED) if callable(validator) else voluptuous_openapi.UNSUPPORTED
 
 
 def _rejects_extra(schema: Any) -> bool:

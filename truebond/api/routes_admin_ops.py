@@ -31,6 +31,8 @@ def _when(value: Any) -> datetime:
     return to_ms(parsed)
 
 
+_when.openapi = {"type": "string", "format": "date-time"}  # type: ignore[attr-defined]
+
 PAGE = {vol.Optional("page", default=1): query_int(1, 10_000), vol.Optional("limit", default=20): query_int(1, 100)}
 REPORTS_QUERY = strict(
     {**PAGE, vol.Optional("status"): vol.In(("", *REPORT_STATUSES)), vol.Optional("report_type"): vol.In(("", *REPORT_TYPES))}

@@ -24,7 +24,7 @@ from truebond.commands.identity import (
     Signup,
     normalise_email,
 )
-from truebond.errors import CrossOrigin, Unauthorized, ValidationFailed
+from truebond.errors import CrossOrigin, Unauthorized
 from truebond.projections import ledger as ledger_view
 from truebond.projections import presence as presence_view
 from truebond.projections import sessions as sessions_view
@@ -156,7 +156,8 @@ async def refresh(req: Req) -> web.StreamResponse:
         if token:
             _refuse_cross_origin(req)
     if not token:
-        raise ValidationFailed([{"loc": ["body", "refresh_token"], "msg": "required"}])
+        # No credential at all: the caller is not authenticated (the body field itself is optional).
+        raise Unauthorized("No refresh token")
     tokens = await req.bus.handle(Refresh(token), req.ctx)
     body: dict[str, Any] = {
         "access_token": tokens.access_token,

@@ -93,7 +93,7 @@ ROUTES = [
         auth="user",
         body=VERIFY_SCHEMA,
         responses={200: answers.VERIFIED},
-        errors=(400, 409),
+        errors=(400, 403, 409),
         summary="Verify the email with a code",
         tag="auth",
     ),

@@ -1,0 +1,100 @@
+"""schemathesis against the running app, from its own /api/openapi.json, as three callers.
+
+The app serves on a real local port (the aiohttp test server, so every answer is also checked
+by tests/support/conformance.py); the schemathesis CLI runs in a subprocess with every check
+(response schema conformance, negative data rejection, positive data acceptance, ...) in both
+modes, once anonymous, once with a user's token and once with a super admin's. Bounded by
+TRUEBOND_FUZZ_EXAMPLES examples per operation (`make fuzz` raises it); 0 failures expected.
+Rate limits are lifted for the run (see `unlimited`). The routes that end the caller's own
+session or account are fuzzed anonymously only, so one generated logout does not turn the rest
+of a run into 401s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.support import payments_support
+from tests.support.accounts import signup
+from tests.support.admins import make_admin
+from tests.support.sockets import base_url
+from truebond import bootstrap
+from truebond.adapters.ratelimit import Policy
+
+EXAMPLES = int(os.environ.get("TRUEBOND_FUZZ_EXAMPLES", "3"))
+RUN_TIMEOUT_SECONDS = float(os.environ.get("TRUEBOND_FUZZ_TIMEOUT", "240"))
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+SELF_ENDING = r"^/api/(auth/logout(-all)?|users/account)$"
+ST = Path(sys.executable).with_name("st")
+
+# Orders go to the fake Stripe API (a real one is out of reach; without any, orders answer 503).
+stripe_fake = payments_support.stripe_fake
+settings = payments_support.settings
+pytestmark = pytest.mark.timeout(RUN_TIMEOUT_SECONDS * 3 + 60)
+
+
+def _logs(default: Path) -> Path:
+    return Path(os.environ.get("TRUEBOND_FUZZ_LOGS", default))
+
+
+async def _run(url: str, token: str | None, name: str, out: Path) -> tuple[int, str]:
+    args = [str(ST), "--no-color", "--config-file", str(CONFIG), "run", f"{url}/api/openapi.json"]
+    args += ["--checks", "all", "--mode", "all", "--max-examples", str(EXAMPLES), "--seed", "12", "--workers", "1"]
+    args += ["--phases", "examples,coverage,fuzzing", "--generation-database", "none", "--request-timeout", "20"]
+    if token is not None:
+        args += ["-H", f"Authorization: Bearer {token}", "--exclude-path-regex", SELF_ENDING]
+    log = _logs(out) / f"schemathesis-{name}.txt"
+    with log.open("wb") as sink:
+        proc = await asyncio.create_subprocess_exec(*args, stdout=sink, stderr=asyncio.subprocess.STDOUT)
+        try:
+            code = await asyncio.wait_for(proc.wait(), RUN_TIMEOUT_SECONDS)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            code = -1
+    return code, log.read_text(errors="replace")
+
+
+async def test_schemathesis_finds_nothing_as_anonymous_user_and_admin(
+    runtime: bootstrap.Runtime, aiohttp_client: Any, tmp_path: Path
+) -> None:
+    limiter = runtime.unit.limiter
+    counted = limiter.hit
+
+    async def unlimited(policy: Policy, key: str) -> None:
+        # Every hit still goes to Redis, each under a key of its own, so no limit trips and the
+        # logic behind the limits gets fuzzed too (the limits have tests of their own).
+        await counted(policy, f"{key}:{uuid.uuid4().hex}")
+
+    limiter.hit = unlimited  # type: ignore[method-assign]
+    app = bootstrap.web_app(runtime)
+    answered: list[int] = []
+
+    async def count(request: web.Request, response: web.StreamResponse) -> None:
+        answered.append(response.status)
+
+    app.on_response_prepare.append(count)
+    client = await aiohttp_client(app)
+    user = await signup(client)
+    boss = await make_admin(client, runtime, "super_admin")
+    url = base_url(client)
+    summary = []
+    for name, token in (("anonymous", None), ("user", user["access_token"]), ("admin", boss["access_token"])):
+        before = len(answered)
+        code, output = await _run(url, token, name, tmp_path)
+        tail = "\n".join(output.strip().splitlines()[-60:])
+        assert code == 0, f"schemathesis as {name} failed (exit {code}):\n{tail}"
+        assert "No issues found" in output or "passed" in output, tail
+        served = answered[before:]
+        summary.append(f"{name}: {len(served)} requests, {sum(s >= 500 for s in served)} 5xx")
+        assert not any(s >= 500 for s in served), summary
+    # The counts for the notes: TRUEBOND_FUZZ_LOGS keeps them (and each run's report) after the run.
+    (_logs(tmp_path) / "schemathesis-summary.txt").write_text("\n".join(summary) + "\n")
