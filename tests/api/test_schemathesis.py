@@ -5,7 +5,7 @@ by tests/support/conformance.py); the schemathesis CLI runs in a subprocess with
 (response schema conformance, negative data rejection, positive data acceptance, ...) in both
 modes, once anonymous, once with a user's token and once with a super admin's. Bounded by
 TRUEBOND_FUZZ_EXAMPLES examples per operation (`make fuzz` raises it); 0 failures expected.
-Rate limits are lifted for the run (see `unlimited`). The routes that end the caller's own
+Rate limits are lifted for the run (tests/support/limits.py). The routes that end the caller's own
 session or account are fuzzed anonymously only, so one generated logout does not turn the rest
 of a run into 401s.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,9 @@ from aiohttp import web
 from tests.support import payments_support
 from tests.support.accounts import signup
 from tests.support.admins import make_admin
+from tests.support.limits import lift_limits
 from tests.support.sockets import base_url
 from truebond import bootstrap
-from truebond.adapters.ratelimit import Policy
 
 EXAMPLES = int(os.environ.get("TRUEBOND_FUZZ_EXAMPLES", "3"))
 RUN_TIMEOUT_SECONDS = float(os.environ.get("TRUEBOND_FUZZ_TIMEOUT", "240"))
@@ -73,15 +72,7 @@ async def _run(url: str, token: str | None, name: str, out: Path) -> tuple[int, 
 async def test_schemathesis_finds_nothing_as_anonymous_user_and_admin(
     runtime: bootstrap.Runtime, aiohttp_client: Any, tmp_path: Path
 ) -> None:
-    limiter = runtime.unit.limiter
-    counted = limiter.hit
-
-    async def unlimited(policy: Policy, key: str) -> None:
-        # Every hit still goes to Redis, each under a key of its own, so no limit trips and the
-        # logic behind the limits gets fuzzed too (the limits have tests of their own).
-        await counted(policy, f"{key}:{uuid.uuid4().hex}")
-
-    limiter.hit = unlimited  # type: ignore[method-assign]
+    lift_limits(runtime)
     app = bootstrap.web_app(runtime)
     answered: list[int] = []
 

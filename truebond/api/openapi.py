@@ -33,6 +33,14 @@ _AUTH_NOTE = {
 # Formats JSON Schema defines; the converter also writes its own ("strip", "lower"), dropped here.
 _STANDARD_FORMATS = {"date-time", "date", "time", "duration", "email", "uri", "uuid", "ipv4", "ipv6", "binary", "byte", "regex"}
 _WRITES = ("POST", "PUT", "PATCH", "DELETE")
+# Read by the request_context middleware on every route.
+_REQUEST_ID = {
+    "name": "X-Request-ID",
+    "in": "header",
+    "required": False,
+    "description": "Correlation id: kept (and logged) when it is 8-64 letters, digits or dashes, else replaced",
+    "schema": {"type": "string"},
+}
 
 
 def _standard(node: Any) -> Any:
@@ -59,6 +67,11 @@ def _schema(schema: Any) -> dict[str, Any]:
     if rules:
         converted["description"] = " ".join(rules)
     return converted
+
+
+def socket_schema(schema: Any) -> dict[str, Any]:
+    """The JSON Schema of a socket route's payload, written as the document writes bodies."""
+    return _schema(schema)
 
 
 def _declared(validator: Any) -> Any:
@@ -158,8 +171,8 @@ def operation(route: Route) -> dict[str, Any]:
         for name, prop in query.get("properties", {}).items():
             params.append({"name": name, "in": "query", "required": name in query.get("required", []), "schema": prop})
     params.extend(dict(p) for p in route.params)
-    if params:
-        op["parameters"] = params
+    params.append(dict(_REQUEST_ID))
+    op["parameters"] = params
     if route.body is not None:
         op["requestBody"] = {"required": not _accepts_empty(route.body), "content": {"application/json": {"schema": _schema(route.body)}}}
     elif route.content is not None:
