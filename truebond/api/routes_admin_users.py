@@ -164,7 +164,7 @@ ROUTES = [
         responses={200: answers_admin.ADJUSTED},
         errors=(404, 409),
         params=(answers_admin.CONFIRM_HEADER,),
-        summary="Add or withdraw coins (super admin, confirm_token)",
+        summary="Add or withdraw coins: a non-zero amount and a reason, in the query or the body (super admin, confirm_token)",
         tag="admin",
     ),
 ]
