@@ -43,14 +43,23 @@ _REQUEST_ID = {
 }
 
 
+_FORMAT_NOTES = {
+    "strip": "Surrounding whitespace is removed first; the bounds apply to what remains.",
+    "lower": "Read case-insensitively.",
+}
+
+
 def _standard(node: Any) -> Any:
-    """A converted schema with only standard keywords: non-standard formats are dropped."""
+    """A converted schema with only standard keywords: the converter's own formats ("strip",
+    "lower") become a description of what the server does."""
     if isinstance(node, dict):
-        return {
-            key: _standard(value)
-            for key, value in node.items()
-            if not (key == "format" and isinstance(value, str) and value not in _STANDARD_FORMATS)
-        }
+        out = {key: _standard(value) for key, value in node.items()}
+        fmt = out.get("format")
+        if isinstance(fmt, str) and fmt not in _STANDARD_FORMATS:
+            del out["format"]
+            if fmt in _FORMAT_NOTES:
+                out["description"] = _FORMAT_NOTES[fmt]
+        return out
     if isinstance(node, list):
         return [_standard(value) for value in node]
     return node
