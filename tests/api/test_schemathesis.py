@@ -70,7 +70,8 @@ async def _run(url: str, token: str | None, name: str, out: Path) -> tuple[int, 
         args += ["-H", f"Authorization: Bearer {token}", "--exclude-path-regex", SELF_ENDING]
     log = _logs(out) / f"schemathesis-{name}.txt"
     with log.open("wb") as sink:
-        proc = await asyncio.create_subprocess_exec(*args, stdout=sink, stderr=asyncio.subprocess.STDOUT)
+        # In `out`: schemathesis keeps a crash cache in its working directory.
+        proc = await asyncio.create_subprocess_exec(*args, stdout=sink, stderr=asyncio.subprocess.STDOUT, cwd=out)
         try:
             code = await asyncio.wait_for(proc.wait(), RUN_TIMEOUT_SECONDS)
         except TimeoutError:
