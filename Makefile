@@ -18,13 +18,14 @@ BENCH := $(wildcard bench/*.py)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: help dev test lint typecheck pytest bench clean distclean need-redis
+.PHONY: help dev test lint typecheck pytest fuzz bench clean distclean need-redis
 
 help:
 	@echo "make dev        run the API locally (HOST=$(HOST) PORT=$(PORT)), embedded MongoDB and Redis"
 	@echo "make test       lint, typecheck and pytest (installs redis-server via apt-get if missing)"
 	@echo "make lint       ruff check + ruff format --check"
 	@echo "make typecheck  mypy --strict truebond"
+	@echo "make fuzz       long schemathesis campaign (FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) per operation, logs in $(FUZZ_LOGS))"
 	@echo "make bench      run every bench/*.py"
 	@echo "make clean      remove caches and build output (distclean: also .venv)"
 
@@ -72,12 +73,21 @@ pytest: $(STAMP) need-redis
 
 test: lint typecheck pytest
 
+# The schemathesis pass of `make test` (tests/api/test_schemathesis.py), with many more examples.
+FUZZ_EXAMPLES ?= 200
+FUZZ_LOGS ?= fuzz-logs
+fuzz: $(STAMP) need-redis
+	@mkdir -p $(FUZZ_LOGS)
+	TRUEBOND_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TRUEBOND_FUZZ_TIMEOUT=3600 TRUEBOND_FUZZ_LOGS=$(abspath $(FUZZ_LOGS)) \
+	  $(BIN)/pytest -q -p no:cacheprovider -p no:logging tests/api/test_schemathesis.py
+	@cat $(FUZZ_LOGS)/schemathesis-summary.txt
+
 bench: $(STAMP)
 	@$(if $(BENCH),,echo "no bench/*.py scripts")
 	@set -e; for script in $(BENCH); do echo "== $$script"; $(PY) $$script; done
 
 clean:
-	rm -rf .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
+	rm -rf .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info fuzz-logs
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean

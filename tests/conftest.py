@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from tests.support import mongo_parity
+from tests.support import conformance, mongo_parity
 from tests.support.network import free_port
 from tests.support.secrets import TEST_JWT_SECRET, WEBHOOK_SECRET
 from truebond import bootstrap
@@ -124,6 +124,20 @@ async def runtime(settings: Settings, db: Any, clock: OffsetClock) -> AsyncItera
     await bootstrap.ensure_indexes(rt.unit)
     yield rt
     await rt.close()
+
+
+@pytest.fixture
+async def aiohttp_client(aiohttp_client: Any) -> AsyncIterator[Any]:
+    """pytest-aiohttp's factory, with every answer of the served app checked against its OpenAPI
+    document (tests/support/conformance.py): an undeclared status or shape fails the test."""
+    failures: list[str] = []
+
+    async def make(app: Any, **kwargs: Any) -> Any:
+        conformance.attach(app, failures)
+        return await aiohttp_client(app, **kwargs)
+
+    yield make
+    assert not failures, "answers the OpenAPI document lacks:\n" + "\n".join(dict.fromkeys(failures))
 
 
 @pytest.fixture

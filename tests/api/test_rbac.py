@@ -12,6 +12,7 @@ from tests.support.accounts import auth, signup
 from truebond import bootstrap
 from truebond.api.app import all_routes, create_app
 from truebond.api.routing import Req, Route, json_response
+from truebond.api.shapes import BOOL, STR, obj
 from truebond.commands.bus import Context
 from truebond.commands.identity import RoleChange, SetRole
 
@@ -181,12 +182,19 @@ async def test_every_user_route_needs_a_token(client: Any, route: Route) -> None
     assert bad.status == 401
 
 
+SUPER_ONLY = obj({"ok": BOOL, "role": STR})
+
+
 async def _super_only(req: Req) -> web.StreamResponse:
     return json_response({"ok": True, "role": req.me.role})
 
 
 async def test_super_routes_refuse_a_plain_admin(runtime: bootstrap.Runtime, aiohttp_client: Any) -> None:
-    app = create_app(runtime.unit, runtime.bus, routes=[*all_routes(), Route("GET", "/api/test/super", _super_only, auth="super")])
+    app = create_app(
+        runtime.unit,
+        runtime.bus,
+        routes=[*all_routes(), Route("GET", "/api/test/super", _super_only, auth="super", responses={200: SUPER_ONLY})],
+    )
     client = await aiohttp_client(app)
     admin = await make_admin(client, runtime, "admin")
     boss = await make_admin(client, runtime, "super_admin")

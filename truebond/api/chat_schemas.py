@@ -8,6 +8,8 @@ from typing import Any
 import voluptuous as vol
 
 from truebond.adapters.ratelimit import Policy
+from truebond.api.chat_upload import FILE_FIELDS
+from truebond.api.openapi import multipart
 from truebond.api.validation import query_int, strict
 from truebond.commands.chat import text
 
@@ -65,6 +67,7 @@ UPLOAD_FIELDS = strict(
         vol.Optional("message_type"): vol.In(("image",)),
     }
 )
+UPLOAD_FORM = multipart(UPLOAD_FIELDS, FILE_FIELDS)
 START_SCHEMA = strict({vol.Required("receiver_id"): ID})
 CREATE_OR_GET_SCHEMA = strict({vol.Required("user_id"): ID})
 USER_SCHEMA = strict({vol.Required("user_id"): ID})
@@ -84,6 +87,7 @@ def before_value(value: Any) -> Any:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
+before_value.openapi = {"type": "string", "minLength": 1, "maxLength": 64, "description": "A message id or an ISO 8601 time"}  # type: ignore[attr-defined]
 HISTORY_QUERY = strict({vol.Optional("limit", default=50): query_int(1, 100), vol.Optional("before"): before_value})
 
 

@@ -6,8 +6,10 @@ import voluptuous as vol
 from aiohttp import web
 
 from truebond.adapters.ratelimit import Policy
+from truebond.api import answers
 from truebond.api.routes_auth import clear_refresh_cookie
 from truebond.api.routing import Req, Route, json_response
+from truebond.api.shapes import SUCCESS
 from truebond.api.validation import EMAIL, strict
 from truebond.commands.account import DeleteAccount, ForgotPassword, ResetPassword, reset_token_valid
 
@@ -20,6 +22,9 @@ def _strong(value: str) -> str:
         raise vol.Invalid("must contain an upper-case letter, a lower-case letter and a digit")
     return value
 
+
+# What the document says of `_strong` (api/openapi.py reads a validator's `openapi` attribute).
+_strong.openapi = {"allOf": [{"pattern": "[A-Z]"}, {"pattern": "[a-z]"}, {"pattern": "[0-9]"}]}  # type: ignore[attr-defined]
 
 FORGOT_SCHEMA = strict({vol.Required("email"): EMAIL})
 VALIDATE_QUERY = strict({vol.Required("token"): TOKEN})
@@ -54,13 +59,22 @@ async def delete_account(req: Req) -> web.StreamResponse:
 
 
 ROUTES = [
-    Route("POST", "/api/auth/forgot-password", forgot_password, body=FORGOT_SCHEMA, summary="Mail a password reset link", tag="auth"),
+    Route(
+        "POST",
+        "/api/auth/forgot-password",
+        forgot_password,
+        body=FORGOT_SCHEMA,
+        responses={200: SUCCESS},
+        summary="Mail a password reset link",
+        tag="auth",
+    ),
     Route(
         "GET",
         "/api/auth/validate-reset-token",
         validate_reset_token,
         query=VALIDATE_QUERY,
         limits=((RESET_TOKEN_IP, "ip"),),
+        responses={200: answers.VALID},
         summary="Check a reset link",
         tag="auth",
     ),
@@ -70,8 +84,18 @@ ROUTES = [
         reset_password,
         body=RESET_SCHEMA,
         limits=((RESET_TOKEN_IP, "ip"),),
+        responses={200: SUCCESS},
+        errors=(400,),
         summary="Choose a new password with a reset link",
         tag="auth",
     ),
-    Route("DELETE", "/api/users/account", delete_account, auth="user", summary="Delete the caller's account", tag="users"),
+    Route(
+        "DELETE",
+        "/api/users/account",
+        delete_account,
+        auth="user",
+        responses={200: SUCCESS},
+        summary="Delete the caller's account",
+        tag="users",
+    ),
 ]

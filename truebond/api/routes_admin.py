@@ -6,6 +6,7 @@ import voluptuous as vol
 from aiohttp import web
 
 from truebond.adapters.ratelimit import ADMIN_LOGIN
+from truebond.api import answers_admin
 from truebond.api.routing import Req, Route, json_response, limit_key
 from truebond.api.validation import EMAIL, strict
 from truebond.commands.identity import PasswordLogin, normalise_email
@@ -28,6 +29,17 @@ async def admin_me(req: Req) -> web.StreamResponse:
 
 
 ROUTES = [
-    Route("POST", "/api/admin/login", admin_login, body=ADMIN_LOGIN_SCHEMA, summary="Admin login", tag="admin"),
-    Route("GET", "/api/admin/me", admin_me, auth="admin", summary="The calling admin", tag="admin"),
+    Route(
+        "POST",
+        "/api/admin/login",
+        admin_login,
+        body=ADMIN_LOGIN_SCHEMA,
+        responses={200: answers_admin.ADMIN_TOKEN},
+        errors=(401,),
+        summary="Admin login",
+        tag="admin",
+    ),
+    Route(
+        "GET", "/api/admin/me", admin_me, auth="admin", responses={200: answers_admin.ADMIN_ME}, summary="The calling admin", tag="admin"
+    ),
 ]

@@ -8,6 +8,7 @@ from typing import Any
 import voluptuous as vol
 from aiohttp import web
 
+from truebond.api import answers_admin
 from truebond.api.admin_confirm import confirmed
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import integer, query_int, strict, text
@@ -30,9 +31,11 @@ def _when(value: Any) -> datetime:
     return to_ms(parsed)
 
 
+_when.openapi = {"type": "string", "format": "date-time"}  # type: ignore[attr-defined]
+
 PAGE = {vol.Optional("page", default=1): query_int(1, 10_000), vol.Optional("limit", default=20): query_int(1, 100)}
 REPORTS_QUERY = strict(
-    {**PAGE, vol.Optional("status"): vol.Any("", vol.In(REPORT_STATUSES)), vol.Optional("report_type"): vol.Any("", vol.In(REPORT_TYPES))}
+    {**PAGE, vol.Optional("status"): vol.In(("", *REPORT_STATUSES)), vol.Optional("report_type"): vol.In(("", *REPORT_TYPES))}
 )
 RESOLVE_BODY = strict({vol.Optional("reason"): text(0, 500), vol.Optional("confirm_token"): TOKEN})
 AUDIT_QUERY = strict(
@@ -145,15 +148,32 @@ async def put_settings(req: Req) -> web.StreamResponse:
 REPORTS_PATH = "/api/admin/moderation/reports/{report_id}"
 ROUTES = [
     Route(
-        "GET", "/api/admin/moderation/reports", list_reports, auth="admin", query=REPORTS_QUERY, summary="The moderation queue", tag="admin"
+        "GET",
+        "/api/admin/moderation/reports",
+        list_reports,
+        auth="admin",
+        query=REPORTS_QUERY,
+        responses={200: answers_admin.REPORTS},
+        summary="The moderation queue",
+        tag="admin",
     ),
-    Route("GET", "/api/admin/moderation/stats", report_stats, auth="admin", summary="Report counts", tag="admin"),
+    Route(
+        "GET",
+        "/api/admin/moderation/stats",
+        report_stats,
+        auth="admin",
+        responses={200: answers_admin.REPORT_STATS},
+        summary="Report counts",
+        tag="admin",
+    ),
     Route(
         "POST",
         f"{REPORTS_PATH}/approve",
         _resolver("approve", False),
         auth="admin",
         body=RESOLVE_BODY,
+        responses={200: answers_admin.RESOLVED},
+        errors=(404, 409),
         summary="Close a report, no action",
         tag="admin",
     ),
@@ -163,6 +183,9 @@ ROUTES = [
         _resolver("remove", True),
         auth="admin",
         body=RESOLVE_BODY,
+        responses={200: answers_admin.RESOLVED},
+        errors=(404, 409),
+        params=(answers_admin.CONFIRM_HEADER,),
         summary="Take the reported bio and photos down (confirm_token)",
         tag="admin",
     ),
@@ -172,10 +195,22 @@ ROUTES = [
         _resolver("ban", True),
         auth="super",
         body=RESOLVE_BODY,
+        responses={200: answers_admin.RESOLVED},
+        errors=(404, 409),
+        params=(answers_admin.CONFIRM_HEADER,),
         summary="Ban the reported account (super admin, confirm_token)",
         tag="admin",
     ),
-    Route("GET", "/api/admin/audit-logs", audit_logs, auth="admin", query=AUDIT_QUERY, summary="The audit log, newest first", tag="admin"),
+    Route(
+        "GET",
+        "/api/admin/audit-logs",
+        audit_logs,
+        auth="admin",
+        query=AUDIT_QUERY,
+        responses={200: answers_admin.AUDIT},
+        summary="The audit log, newest first",
+        tag="admin",
+    ),
     *[
         Route(
             "GET",
@@ -183,18 +218,30 @@ ROUTES = [
             _analytics(name),
             auth="admin",
             query=PERIOD_QUERY,
+            responses={200: answers_admin.ANALYTICS[name]},
             summary=f"Analytics: {name}",
             tag="admin",
         )
         for name in ("overview", "user-growth", "demographics", "revenue", "activity", "highlights")
     ],
-    Route("GET", "/api/admin/settings", get_settings, auth="super", summary="Platform settings", tag="admin"),
+    Route(
+        "GET",
+        "/api/admin/settings",
+        get_settings,
+        auth="super",
+        responses={200: answers_admin.SETTINGS},
+        summary="Platform settings",
+        tag="admin",
+    ),
     Route(
         "PUT",
         "/api/admin/settings",
         put_settings,
         auth="super",
         body=SETTINGS_BODY,
+        responses={200: answers_admin.SETTINGS_CHANGED},
+        errors=(409,),
+        params=(answers_admin.CONFIRM_HEADER,),
         summary="Change platform settings (super admin, confirm_token)",
         tag="admin",
     ),

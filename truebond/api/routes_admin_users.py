@@ -7,8 +7,9 @@ from typing import Any
 import voluptuous as vol
 from aiohttp import web
 
+from truebond.api import answers_admin
 from truebond.api.admin_confirm import confirmed
-from truebond.api.routing import Auth, Req, Route, json_response
+from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import integer, query_int, strict, text
 from truebond.commands.admin import AdjustCredits, ReactivateUser, ShadowBan, SuspendUser
 from truebond.errors import NotFound, ValidationFailed
@@ -22,7 +23,7 @@ USERS_QUERY = strict(
     {
         vol.Optional("page", default=1): query_int(1, 10_000),
         vol.Optional("limit", default=20): query_int(1, 100),
-        vol.Optional("status"): vol.Any("", vol.In(admin_queries.USER_STATUSES)),
+        vol.Optional("status"): vol.In(("", *admin_queries.USER_STATUSES)),
         vol.Optional("search"): vol.All(str, vol.Length(max=100)),
     }
 )
@@ -113,17 +114,46 @@ async def adjust_credits(req: Req) -> web.StreamResponse:
     return json_response({"success": True, "user_id": user_id, "amount": amount, "coins": coins, "new_balance": coins})
 
 
-def _action(path: str, handler: Any, summary: str, auth: Auth = "admin") -> Route:
-    return Route("POST", f"/api/admin/users/{{user_id}}/{path}", handler, auth=auth, body=ACTION_BODY, summary=summary, tag="admin")
+def _action(path: str, handler: Any, summary: str, answer: dict[str, Any], confirm: bool) -> Route:
+    return Route(
+        "POST",
+        f"/api/admin/users/{{user_id}}/{path}",
+        handler,
+        auth="admin",
+        body=ACTION_BODY,
+        responses={200: answer},
+        errors=(404, 409),
+        params=(answers_admin.CONFIRM_HEADER,) if confirm else (),
+        summary=summary,
+        tag="admin",
+    )
 
 
 ROUTES = [
-    Route("GET", "/api/admin/users", list_users, auth="admin", query=USERS_QUERY, summary="Accounts, filtered", tag="admin"),
-    Route("GET", "/api/admin/users/{user_id}", user_detail, auth="admin", summary="One account with coins and ledger", tag="admin"),
-    _action("suspend", suspend, "Suspend an account (confirm_token)"),
-    _action("reactivate", reactivate, "Reactivate a suspended account"),
-    _action("shadow-ban", shadow_ban, "Shadow-ban an account (confirm_token)"),
-    _action("unshadow-ban", unshadow_ban, "Lift a shadow-ban"),
+    Route(
+        "GET",
+        "/api/admin/users",
+        list_users,
+        auth="admin",
+        query=USERS_QUERY,
+        responses={200: answers_admin.USERS},
+        summary="Accounts, filtered",
+        tag="admin",
+    ),
+    Route(
+        "GET",
+        "/api/admin/users/{user_id}",
+        user_detail,
+        auth="admin",
+        responses={200: answers_admin.USER_DETAIL},
+        errors=(404,),
+        summary="One account with coins and ledger",
+        tag="admin",
+    ),
+    _action("suspend", suspend, "Suspend an account (confirm_token)", answers_admin.STATUS_CHANGED, True),
+    _action("reactivate", reactivate, "Reactivate a suspended account", answers_admin.STATUS_CHANGED, False),
+    _action("shadow-ban", shadow_ban, "Shadow-ban an account (confirm_token)", answers_admin.SHADOW_CHANGED, True),
+    _action("unshadow-ban", unshadow_ban, "Lift a shadow-ban", answers_admin.SHADOW_CHANGED, False),
     Route(
         "POST",
         "/api/admin/users/{user_id}/adjust-credits",
@@ -131,7 +161,10 @@ ROUTES = [
         auth="super",
         query=ADJUST_QUERY,
         body=ADJUST_BODY,
-        summary="Add or withdraw coins (super admin, confirm_token)",
+        responses={200: answers_admin.ADJUSTED},
+        errors=(404, 409),
+        params=(answers_admin.CONFIRM_HEADER,),
+        summary="Add or withdraw coins: a non-zero amount and a reason, in the query or the body (super admin, confirm_token)",
         tag="admin",
     ),
 ]

@@ -9,7 +9,9 @@ import voluptuous as vol
 from aiohttp import web
 
 from truebond.adapters.ratelimit import LOGIN, REFRESH, SIGNUP
+from truebond.api import answers
 from truebond.api.routing import Req, Route, json_response, limit_key
+from truebond.api.shapes import MESSAGE
 from truebond.api.validation import EMAIL, integer, strict, text
 from truebond.commands.identity import (
     REFRESH_TTL,
@@ -22,7 +24,7 @@ from truebond.commands.identity import (
     Signup,
     normalise_email,
 )
-from truebond.errors import CrossOrigin, Unauthorized, ValidationFailed
+from truebond.errors import CrossOrigin, Unauthorized
 from truebond.projections import ledger as ledger_view
 from truebond.projections import presence as presence_view
 from truebond.projections import sessions as sessions_view
@@ -32,6 +34,13 @@ REFRESH_COOKIE = "__Host-tb_refresh"
 GENDERS = ("male", "female", "other")
 INTERESTS = ("male", "female", "other", "everyone", "men", "women", "both")
 INTENTS = ("dating", "serious", "casual", "friendship")
+REFRESH_COOKIE_PARAM = {
+    "name": REFRESH_COOKIE,
+    "in": "cookie",
+    "required": False,
+    "description": "The refresh token, when the body carries none (counts only from the frontend's origin)",
+    "schema": {"type": "string"},
+}
 DEVICE_ID = vol.All(str, vol.Strip, vol.Length(min=1, max=128))
 
 
@@ -147,7 +156,8 @@ async def refresh(req: Req) -> web.StreamResponse:
         if token:
             _refuse_cross_origin(req)
     if not token:
-        raise ValidationFailed([{"loc": ["body", "refresh_token"], "msg": "required"}])
+        # No credential at all: the caller is not authenticated (the body field itself is optional).
+        raise Unauthorized("No refresh token")
     tokens = await req.bus.handle(Refresh(token), req.ctx)
     body: dict[str, Any] = {
         "access_token": tokens.access_token,
@@ -258,12 +268,59 @@ async def me(req: Req) -> web.StreamResponse:
 
 
 ROUTES = [
-    Route("POST", "/api/auth/signup", signup, body=SIGNUP_SCHEMA, limits=((SIGNUP, "ip"),), summary="Create an account", tag="auth"),
-    Route("POST", "/api/auth/login", login, body=LOGIN_SCHEMA, summary="Password login", tag="auth"),
-    Route("POST", "/api/auth/refresh", refresh, body=REFRESH_SCHEMA, limits=((REFRESH, "ip"),), summary="Rotate tokens", tag="auth"),
-    Route("POST", "/api/auth/logout", logout, auth="user", summary="End this session", tag="auth"),
-    Route("POST", "/api/auth/logout-all", logout_all, auth="user", summary="End every session", tag="auth"),
-    Route("GET", "/api/auth/sessions", list_sessions, auth="user", summary="Live sessions", tag="auth"),
-    Route("DELETE", "/api/auth/sessions/{session_id}", delete_session, auth="user", summary="Revoke a session", tag="auth"),
-    Route("GET", "/api/auth/me", me, auth="user", summary="The caller's account", tag="auth"),
+    Route(
+        "POST",
+        "/api/auth/signup",
+        signup,
+        body=SIGNUP_SCHEMA,
+        limits=((SIGNUP, "ip"),),
+        responses={201: answers.TOKENS},
+        errors=(403, 409),
+        summary="Create an account",
+        tag="auth",
+    ),
+    Route(
+        "POST",
+        "/api/auth/login",
+        login,
+        body=LOGIN_SCHEMA,
+        responses={200: answers.TOKENS},
+        errors=(401,),
+        summary="Password login",
+        tag="auth",
+    ),
+    Route(
+        "POST",
+        "/api/auth/refresh",
+        refresh,
+        body=REFRESH_SCHEMA,
+        limits=((REFRESH, "ip"),),
+        responses={200: answers.REFRESHED},
+        errors=(401, 403),
+        params=(REFRESH_COOKIE_PARAM,),
+        summary="Rotate tokens",
+        tag="auth",
+    ),
+    Route("POST", "/api/auth/logout", logout, auth="user", responses={200: MESSAGE}, summary="End this session", tag="auth"),
+    Route(
+        "POST",
+        "/api/auth/logout-all",
+        logout_all,
+        auth="user",
+        responses={200: answers.LOGGED_OUT_ALL},
+        summary="End every session",
+        tag="auth",
+    ),
+    Route("GET", "/api/auth/sessions", list_sessions, auth="user", responses={200: answers.SESSIONS}, summary="Live sessions", tag="auth"),
+    Route(
+        "DELETE",
+        "/api/auth/sessions/{session_id}",
+        delete_session,
+        auth="user",
+        responses={200: MESSAGE},
+        errors=(404,),
+        summary="Revoke a session",
+        tag="auth",
+    ),
+    Route("GET", "/api/auth/me", me, auth="user", responses={200: answers.ME}, summary="The caller's account", tag="auth"),
 ]

@@ -11,6 +11,7 @@ from typing import Any
 import voluptuous as vol
 from aiohttp import web
 
+from truebond.api import answers
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import query_int, strict
 from truebond.projections import blocks
@@ -62,5 +63,14 @@ async def call_history(req: Req) -> web.StreamResponse:
 
 
 ROUTES = [
-    Route("GET", "/api/calls/history", call_history, auth="user", query=HISTORY_QUERY, summary="Call history", tag="calls"),
+    Route(
+        "GET",
+        "/api/calls/history",
+        call_history,
+        auth="user",
+        query=HISTORY_QUERY,
+        responses={200: answers.CALLS},
+        summary="Call history",
+        tag="calls",
+    ),
 ]

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from truebond.adapters import images
 from truebond.adapters.ratelimit import Policy
+from truebond.api import answers
 from truebond.api import chat_schemas as schemas
 from truebond.api.chat_upload import UPLOAD_BODY_LIMIT, read_message_upload
 from truebond.api.routes_profile import public_body
@@ -181,13 +182,23 @@ async def upload(req: Req) -> web.StreamResponse:
 
 
 ROUTES = [
-    Route("GET", "/api/messages/conversations", list_conversations, auth="user", summary="The caller's conversations", tag="chat"),
+    Route(
+        "GET",
+        "/api/messages/conversations",
+        list_conversations,
+        auth="user",
+        responses={200: answers.CONVERSATIONS},
+        summary="The caller's conversations",
+        tag="chat",
+    ),
     Route(
         "POST",
         "/api/messages/start-conversation",
         start_conversation,
         auth="user",
         body=schemas.START_SCHEMA,
+        responses={200: answers.CONVERSATION},
+        errors=(403, 404),
         summary="Open a conversation",
         tag="chat",
     ),
@@ -197,6 +208,8 @@ ROUTES = [
         create_or_get_conversation,
         auth="user",
         body=schemas.CREATE_OR_GET_SCHEMA,
+        responses={200: answers.CONVERSATION},
+        errors=(403, 404),
         summary="Open or find a conversation",
         tag="chat",
     ),
@@ -207,6 +220,8 @@ ROUTES = [
         auth="user",
         body=schemas.SEND_SCHEMA,
         limits=SEND_LIMITS,
+        responses={200: answers.SENT},
+        errors=(402, 403, 404),
         summary="Send a text message (1 coin)",
         tag="chat",
     ),
@@ -218,16 +233,30 @@ ROUTES = [
         raw_body=True,
         max_body=UPLOAD_BODY_LIMIT,
         limits=SEND_LIMITS,
+        responses={200: answers.SENT},
+        errors=(400, 402, 403, 404, 415, 422),
+        content=schemas.UPLOAD_FORM,
         summary="Send an image message (multipart image or file, receiver_id; 1 coin)",
         tag="chat",
     ),
-    Route("POST", "/api/messages/read/{other_user_id}", mark_read, auth="user", summary="Mark a conversation read", tag="chat"),
+    Route(
+        "POST",
+        "/api/messages/read/{other_user_id}",
+        mark_read,
+        auth="user",
+        responses={200: answers.MARKED_READ},
+        errors=(422,),
+        summary="Mark a conversation read",
+        tag="chat",
+    ),
     Route(
         "GET",
         "/api/messages/{other_user_id}",
         history,
         auth="user",
         query=schemas.HISTORY_QUERY,
+        responses={200: answers.THREAD},
+        errors=(404,),
         summary="Messages with a user (limit, before)",
         tag="chat",
     ),

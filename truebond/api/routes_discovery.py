@@ -13,6 +13,7 @@ import attrs
 import voluptuous as vol
 from aiohttp import web
 
+from truebond.api import answers
 from truebond.api.discovery_body import listed
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import query_int, strict
@@ -93,15 +94,15 @@ async def streak(req: Req) -> web.StreamResponse:
     return json_response({"streak_days": days, "next_reward": activity.days_to_next_reward(days)})
 
 
-def _get(path: str, handler: Any, summary: str, query: vol.Schema | None = None) -> Route:
-    return Route("GET", path, handler, auth="user", query=query, summary=summary, tag="discovery")
+def _get(path: str, handler: Any, summary: str, answer: dict[str, Any], query: vol.Schema | None = None) -> Route:
+    return Route("GET", path, handler, auth="user", query=query, responses={200: answer}, summary=summary, tag="discovery")
 
 
 ROUTES = [
-    _get("/api/users/nearby", nearby, "Accounts near the caller", LIST_QUERY),
-    _get("/api/users/suggestions", suggestions, "Suggested accounts", LIST_QUERY),
-    _get("/api/users/search", search, "Search accounts by name", SEARCH_QUERY),
-    _get("/api/users/feed", feed, "Recently updated accounts", LIST_QUERY),
-    _get("/api/users/dashboard-stats", dashboard_stats, "The caller's dashboard numbers"),
-    _get("/api/users/streak", streak, "The caller's activity streak"),
+    _get("/api/users/nearby", nearby, "Accounts near the caller", answers.PAGE, LIST_QUERY),
+    _get("/api/users/suggestions", suggestions, "Suggested accounts", answers.PAGE, LIST_QUERY),
+    _get("/api/users/search", search, "Search accounts by name", answers.PAGE, SEARCH_QUERY),
+    _get("/api/users/feed", feed, "Recently updated accounts", answers.PAGE, LIST_QUERY),
+    _get("/api/users/dashboard-stats", dashboard_stats, "The caller's dashboard numbers", answers.DASHBOARD),
+    _get("/api/users/streak", streak, "The caller's activity streak", answers.STREAK),
 ]

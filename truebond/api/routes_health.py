@@ -6,6 +6,7 @@ import asyncio
 
 from aiohttp import web
 
+from truebond.api import answers
 from truebond.api.openapi import OPENAPI_KEY
 from truebond.api.routing import Req, Route, json_response
 
@@ -44,7 +45,15 @@ async def openapi(req: Req) -> web.StreamResponse:
 
 
 ROUTES = [
-    Route("GET", "/api/health", health, summary="Liveness", tag="health", default_limit=False),
-    Route("GET", "/api/health/ready", ready, summary="Readiness of MongoDB and Redis", tag="health", default_limit=False),
-    Route("GET", "/api/openapi.json", openapi, summary="This document", tag="health"),
+    Route("GET", "/api/health", health, responses={200: answers.HEALTH}, summary="Liveness", tag="health", default_limit=False),
+    Route(
+        "GET",
+        "/api/health/ready",
+        ready,
+        responses={200: answers.READY, 503: answers.NOT_READY},
+        summary="Readiness of MongoDB and Redis",
+        tag="health",
+        default_limit=False,
+    ),
+    Route("GET", "/api/openapi.json", openapi, responses={200: answers.DOCUMENT}, summary="This document", tag="health"),
 ]

@@ -14,6 +14,7 @@ from typing import Any
 import voluptuous as vol
 from aiohttp import web
 
+from truebond.api import answers
 from truebond.api.discovery_body import jittered, listed
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import query_int, strict
@@ -90,6 +91,7 @@ ROUTES = [
         update_location,
         auth="user",
         body=UPDATE_SCHEMA,
+        responses={200: answers.LOCATION_UPDATED},
         summary="Send the caller's position (rounded to 3 decimals; one per 30 s)",
         tag="location",
     ),
@@ -99,6 +101,7 @@ ROUTES = [
         nearby_with_location,
         auth="user",
         query=NEARBY_QUERY,
+        responses={200: answers.PLACED},
         summary="People near a point (jittered positions, bucketed distances)",
         tag="location",
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import voluptuous as vol
 from aiohttp import web
 
+from truebond.api import answers
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import query_int, strict
 from truebond.commands.notifications import MarkAllNotificationsRead
@@ -38,7 +39,32 @@ async def mark_all_read(req: Req) -> web.StreamResponse:
 
 
 ROUTES = [
-    Route("GET", "/api/notifications", list_notifications, auth="user", query=LIST_QUERY, summary="Notifications", tag="notify"),
-    Route("GET", "/api/notifications/unread-count", unread_count, auth="user", summary="Unread notifications", tag="notify"),
-    Route("POST", "/api/notifications/mark-all-read", mark_all_read, auth="user", summary="Mark every notification read", tag="notify"),
+    Route(
+        "GET",
+        "/api/notifications",
+        list_notifications,
+        auth="user",
+        query=LIST_QUERY,
+        responses={200: answers.NOTIFICATIONS},
+        summary="Notifications",
+        tag="notify",
+    ),
+    Route(
+        "GET",
+        "/api/notifications/unread-count",
+        unread_count,
+        auth="user",
+        responses={200: answers.COUNT},
+        summary="Unread notifications",
+        tag="notify",
+    ),
+    Route(
+        "POST",
+        "/api/notifications/mark-all-read",
+        mark_all_read,
+        auth="user",
+        responses={200: answers.MARKED_ALL},
+        summary="Mark every notification read",
+        tag="notify",
+    ),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import voluptuous as vol
 from aiohttp import web
 
+from truebond.api import answers
 from truebond.api.routes_auth import DEVICE_ID, token_body, with_refresh_cookie
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import EMAIL, strict
@@ -55,14 +56,33 @@ async def verify_email_otp(req: Req) -> web.StreamResponse:
 
 
 ROUTES = [
-    Route("POST", "/api/auth/otp/send-for-login", send_for_login, body=SEND_SCHEMA, summary="Mail a login code", tag="auth"),
-    Route("POST", "/api/auth/login-with-otp", login_with_otp, body=LOGIN_SCHEMA, summary="Log in with a mailed code", tag="auth"),
+    Route(
+        "POST",
+        "/api/auth/otp/send-for-login",
+        send_for_login,
+        body=SEND_SCHEMA,
+        responses={200: answers.OTP_SENT},
+        summary="Mail a login code",
+        tag="auth",
+    ),
+    Route(
+        "POST",
+        "/api/auth/login-with-otp",
+        login_with_otp,
+        body=LOGIN_SCHEMA,
+        responses={200: answers.OTP_LOGIN},
+        errors=(401,),
+        summary="Log in with a mailed code",
+        tag="auth",
+    ),
     Route(
         "POST",
         "/api/auth/email/send-otp",
         send_email_otp,
         auth="user",
         body=SEND_SCHEMA,
+        responses={200: answers.OTP_SENT},
+        errors=(403, 409),
         summary="Mail an email verification code",
         tag="auth",
     ),
@@ -72,6 +92,8 @@ ROUTES = [
         verify_email_otp,
         auth="user",
         body=VERIFY_SCHEMA,
+        responses={200: answers.VERIFIED},
+        errors=(400, 403, 409),
         summary="Verify the email with a code",
         tag="auth",
     ),

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from truebond.adapters.ratelimit import Policy
 from truebond.adapters.stripe_gateway import SignatureError, verify_signature
+from truebond.api import answers
 from truebond.api.routing import Req, Route, json_response
 from truebond.api.validation import query_int, read_capped, strict
 from truebond.commands import payments
@@ -121,8 +122,24 @@ async def stripe_webhook(req: Req) -> web.StreamResponse:
     return json_response({"received": True, "duplicate": not first})
 
 
+STRIPE_SIGNATURE = {
+    "name": "Stripe-Signature",
+    "in": "header",
+    "required": True,
+    "description": "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<raw body>' with the endpoint secret>",
+    "schema": {"type": "string"},
+}
+WEBHOOK_BODY = {
+    "application/json": {
+        "type": "object",
+        "description": "A Stripe event; the signature is checked over the raw bytes before anything is parsed",
+        "properties": {"id": {"type": "string"}, "type": {"type": "string"}, "data": {"type": "object"}},
+        "required": ["id", "type"],
+    }
+}
+
 ROUTES = [
-    Route("GET", "/api/payments/packages", list_packages, summary="Coin packages", tag="payments"),
+    Route("GET", "/api/payments/packages", list_packages, responses={200: answers.PACKAGES}, summary="Coin packages", tag="payments"),
     Route(
         "POST",
         "/api/payments/order",
@@ -130,6 +147,8 @@ ROUTES = [
         auth="user",
         body=ORDER_SCHEMA,
         limits=((PAYMENT_ORDERS, "user"),),
+        responses={200: answers.ORDER},
+        errors=(404,),
         summary="Create a PaymentIntent for a package",
         tag="payments",
     ),
@@ -139,10 +158,21 @@ ROUTES = [
         verify_payment,
         auth="user",
         body=VERIFY_SCHEMA,
+        responses={200: answers.PAYMENT_STATUS},
+        errors=(404,),
         summary="Payment status (read only)",
         tag="payments",
     ),
-    Route("GET", "/api/credits/history", credit_history, auth="user", query=HISTORY_QUERY, summary="Coin history", tag="payments"),
+    Route(
+        "GET",
+        "/api/credits/history",
+        credit_history,
+        auth="user",
+        query=HISTORY_QUERY,
+        responses={200: answers.TRANSACTIONS},
+        summary="Coin history",
+        tag="payments",
+    ),
     *(
         # Stripe signs these; no bearer token, and no per-IP limit that could drop its retries.
         Route(
@@ -153,6 +183,10 @@ ROUTES = [
             raw_body=True,
             default_limit=False,
             max_body=WEBHOOK_LIMIT,
+            responses={200: answers.WEBHOOK},
+            errors=(400,),
+            content=WEBHOOK_BODY,
+            params=(STRIPE_SIGNATURE,),
             summary="Stripe webhook",
             tag="payments",
         )

@@ -11,8 +11,11 @@ from aiohttp import BodyPartReader, web
 from truebond.adapters import images
 from truebond.adapters.ratelimit import Policy
 from truebond.adapters.storage import LocalStorage
+from truebond.api import answers
+from truebond.api.openapi import multipart
 from truebond.api.routes_auth import INTENTS, INTERESTS, me_body, min_le_max
 from truebond.api.routing import Req, Route, json_response
+from truebond.api.shapes import SUCCESS, binary
 from truebond.api.validation import integer, strict, text
 from truebond.commands import profile
 from truebond.commands.location import RecordProfileView
@@ -39,6 +42,7 @@ NO_CONTROL_BUT_NEWLINES = r"^[^\x00-\x09\x0b\x0c\x0e-\x1f\x7f]*$"
 MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
+PHOTO_FORM = multipart(None, ("file",))
 PROFILE_SCHEMA = strict(
     {
         vol.Optional("name"): vol.All(text(2, 50), vol.Match(NO_CONTROL, msg="control characters are not allowed")),
@@ -208,9 +212,25 @@ async def media(req: Req) -> web.StreamResponse:
 
 
 ROUTES = [
-    Route("GET", "/api/users/profile/{user_id}", get_profile, auth="user", summary="A public profile", tag="profile"),
     Route(
-        "PUT", "/api/users/profile", update_profile, auth="user", body=PROFILE_SCHEMA, summary="Edit the caller's profile", tag="profile"
+        "GET",
+        "/api/users/profile/{user_id}",
+        get_profile,
+        auth="user",
+        responses={200: answers.PUBLIC},
+        errors=(404,),
+        summary="A public profile",
+        tag="profile",
+    ),
+    Route(
+        "PUT",
+        "/api/users/profile",
+        update_profile,
+        auth="user",
+        body=PROFILE_SCHEMA,
+        responses={200: answers.PROFILE_UPDATED},
+        summary="Edit the caller's profile",
+        tag="profile",
     ),
     Route(
         "PUT",
@@ -218,6 +238,7 @@ ROUTES = [
         update_preferences,
         auth="user",
         body=PREFERENCES_SCHEMA,
+        responses={200: answers.PREFERENCES},
         summary="Edit match preferences",
         tag="profile",
     ),
@@ -229,22 +250,51 @@ ROUTES = [
         raw_body=True,
         max_body=UPLOAD_BODY_LIMIT,
         limits=((UPLOADS, "user"),),
+        responses={200: answers.PHOTO},
+        errors=(400, 409, 415, 422),
+        content=PHOTO_FORM,
         summary="Upload a photo (multipart field file; JPEG, PNG or WebP, ≤ 5 MiB, ≤ 4096x4096)",
         tag="profile",
     ),
-    Route("GET", "/api/settings", get_settings, auth="user", summary="App settings", tag="profile"),
-    Route("POST", "/api/settings", update_settings, auth="user", body=SETTINGS_SCHEMA, summary="Change app settings", tag="profile"),
+    Route("GET", "/api/settings", get_settings, auth="user", responses={200: answers.SETTINGS}, summary="App settings", tag="profile"),
+    Route(
+        "POST",
+        "/api/settings",
+        update_settings,
+        auth="user",
+        body=SETTINGS_SCHEMA,
+        responses={200: answers.SETTINGS},
+        summary="Change app settings",
+        tag="profile",
+    ),
     Route(
         "POST",
         "/api/users/fcm-token",
         register_fcm_token,
         auth="user",
         body=FCM_REGISTER_SCHEMA,
+        responses={200: SUCCESS},
         summary="Store a push token",
         tag="profile",
     ),
     Route(
-        "DELETE", "/api/users/fcm-token", remove_fcm_token, auth="user", body=FCM_REMOVE_SCHEMA, summary="Remove push tokens", tag="profile"
+        "DELETE",
+        "/api/users/fcm-token",
+        remove_fcm_token,
+        auth="user",
+        body=FCM_REMOVE_SCHEMA,
+        responses={200: SUCCESS},
+        summary="Remove push tokens",
+        tag="profile",
     ),
-    Route("GET", "/media/photos/{name}", media, default_limit=False, summary="Dev-only local photo storage", tag="profile"),
+    Route(
+        "GET",
+        "/media/photos/{name}",
+        media,
+        default_limit=False,
+        responses={200: binary(*MEDIA_TYPES.values())},
+        errors=(404,),
+        summary="Dev-only local photo storage",
+        tag="profile",
+    ),
 ]

@@ -8,7 +8,9 @@ import voluptuous as vol
 from aiohttp import web
 
 from truebond.adapters.ratelimit import Policy
+from truebond.api import answers
 from truebond.api.routing import Req, Route, json_response
+from truebond.api.shapes import SUCCESS
 from truebond.api.validation import strict, text
 from truebond.commands.safety import BlockUser, ReportUser, UnblockUser
 from truebond.projections import safety as safety_view
@@ -66,11 +68,30 @@ ROUTES = [
         auth="user",
         body=BLOCK_SCHEMA,
         limits=((BLOCKS, "user"),),
+        responses={200: SUCCESS},
+        errors=(404,),
         summary="Block a user",
         tag="safety",
     ),
-    Route("DELETE", "/api/users/block/{user_id}", unblock, auth="user", summary="Unblock a user", tag="safety"),
-    Route("GET", "/api/users/blocked", blocked, auth="user", summary="Users the caller blocked", tag="safety"),
+    Route(
+        "DELETE",
+        "/api/users/block/{user_id}",
+        unblock,
+        auth="user",
+        responses={200: SUCCESS},
+        errors=(404,),
+        summary="Unblock a user",
+        tag="safety",
+    ),
+    Route(
+        "GET",
+        "/api/users/blocked",
+        blocked,
+        auth="user",
+        responses={200: answers.BLOCKED},
+        summary="Users the caller blocked",
+        tag="safety",
+    ),
     Route(
         "POST",
         "/api/users/report/{user_id}",
@@ -78,6 +99,8 @@ ROUTES = [
         auth="user",
         body=REPORT_SCHEMA,
         limits=((REPORTS, "user"),),
+        responses={201: answers.REPORTED},
+        errors=(404,),
         summary="Report a user",
         tag="safety",
     ),

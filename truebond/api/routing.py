@@ -87,6 +87,14 @@ class Route:
     default_limit: bool = True
     summary: str = ""
     tag: str = "misc"
+    # The document (api/openapi.py) and the tests' answer checks read these: status -> JSON
+    # Schema of the body (api/shapes.py), the statuses the handler adds to those the edge
+    # declarations above imply, the body of a raw_body route (media type -> schema), and the
+    # headers or cookies the handler reads (OpenAPI parameter objects).
+    responses: Mapping[int, Any] = attrs.field(factory=dict)
+    errors: Sequence[int] = ()
+    content: Mapping[str, Any] | None = None
+    params: Sequence[Mapping[str, Any]] = ()
 
 
 @lru_cache(maxsize=4096)

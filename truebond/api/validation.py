@@ -39,7 +39,14 @@ def query_int(low: int, high: int) -> Any:
     return vol.All(vol.Coerce(int), vol.Range(min=low, max=high))
 
 
-EMAIL = vol.All(str, vol.Strip, vol.Length(min=3, max=254), vol.Match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", msg="invalid email"))
+# No whitespace and no control characters in an email. Spelled out because `\s` alone differs
+# between Python (which counts \x1c-\x1f and \x85 as space) and the ECMA-262 regex dialect the
+# OpenAPI document's readers use (which counts \ufeff): with the controls and \ufeff listed, both
+# read this pattern the same way.
+_EMAIL_CHAR = r"[^@\s\x00-\x1f\x7f-\x9f\ufeff]"
+EMAIL = vol.All(
+    str, vol.Strip, vol.Length(min=3, max=254), vol.Match(rf"^{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\.{_EMAIL_CHAR}+$", msg="invalid email")
+)
 
 
 def check(schema: vol.Schema, data: Any) -> Any:
