@@ -137,8 +137,12 @@ def multipart(fields: Any, files: Sequence[str]) -> dict[str, Any]:
 
 
 def edge_statuses(route: Route) -> set[int]:
-    """The error statuses a route's declarations imply, before its handler runs."""
-    statuses = {500}
+    """The error statuses a route's declarations imply, before its handler runs.
+
+    Every route may answer 503: a MongoDB or Redis error that reaches the edge becomes one
+    (`error_map.as_dependency_down`), wherever the handler met it.
+    """
+    statuses = {500, 503}
     limited = route.auth in ("user", "admin", "super") or bool(route.limits) or (route.auth == "public" and route.default_limit)
     if limited:
         statuses |= {429, 503}
