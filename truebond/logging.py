@@ -21,6 +21,7 @@ carry client input (the request id, the method, anything bound in contextvars) a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -145,14 +146,32 @@ class _HandlerWriter:
 
     def __init__(self, handler: logging.StreamHandler[IO[str]]) -> None:
         self._handler = handler
+        self._flush_due = False
 
     def msg(self, line: str) -> None:
-        """Write one rendered line."""
+        """Write one rendered line; flushed at the end of this event-loop turn (at once outside a loop).
+
+        One flush (a write system call) per loop turn instead of per line: under load a turn
+        answers many requests. Other log lines share the stream and its buffer, so order holds.
+        """
         handler = self._handler
         with handler.lock or _NO_LOCK:
-            stream = handler.stream
-            stream.write(line + "\n")
-            stream.flush()
+            handler.stream.write(line + "\n")
+        if self._flush_due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._flush()
+            return
+        self._flush_due = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        handler = self._handler
+        with handler.lock or _NO_LOCK:
+            handler.stream.flush()
 
     info = warning = error = msg
 
