@@ -13,7 +13,8 @@ process drives each row over loopback: wrk (one thread, a Lua script cycling the
 is installed, else an aiohttp client. Rows: bare, `GET /api/health`, `GET /api/bench/whoami`
 (an authenticated route the bench mounts, whose handler does no I/O: token, session, standing,
 limits), `GET /api/admin/me` (admin token; reads the caller's account), `GET /api/auth/me`
-(account, coins, presence) and `POST /api/messages/send` (a write with its charge). `failed`
+(account, coins, presence), `POST /api/messages/send` (a write with its charge), and mixed
+authenticated traffic (`MIX`: whoami, me, unread count, health and one send in ten, cycled). `failed`
 counts non-2xx answers and socket errors or timeouts (10 s); in a tiny run every account is soon
 over its limit, so most answers there are 429s.
 """
@@ -52,14 +53,33 @@ ROWS = [
     ("GET /api/admin/me (admin token)", "app", "GET", "/api/admin/me", "admins"),
     ("GET /api/auth/me", "app", "GET", "/api/auth/me", "users"),
     ("POST /api/messages/send", "app", "POST", "/api/messages/send", "senders"),
+    ("mixed authenticated traffic (see MIX)", "app", "MIXED", "/mixed", "senders"),
+]
+# The mixed row's requests, cycled per connection: a session's reads and its occasional message
+# (1 write in 10), every one with a user's token.
+MIX = [
+    ("GET", "/api/bench/whoami"),
+    ("GET", "/api/auth/me"),
+    ("GET", "/api/bench/whoami"),
+    ("GET", "/api/notifications/unread-count"),
+    ("GET", "/api/bench/whoami"),
+    ("GET", "/api/health"),
+    ("GET", "/api/bench/whoami"),
+    ("GET", "/api/auth/me"),
+    ("GET", "/api/bench/whoami"),
+    ("POST", "/api/messages/send"),
 ]
 
 WRK_SCRIPT = """
 local lines = {}
 for line in io.lines(os.getenv("BENCH_TOKENS")) do lines[#lines + 1] = line end
 local method, path, i = os.getenv("BENCH_METHOD"), os.getenv("BENCH_PATH"), 0
+local mix = {}
+for m, p in string.gmatch(os.getenv("BENCH_MIX") or "", "(%u+) (%S+)") do mix[#mix + 1] = {m, p} end
 request = function()
   i = i + 1
+  local method, path = method, path
+  if method == "MIXED" then method, path = mix[(i % #mix) + 1][1], mix[(i % #mix) + 1][2] end
   local headers = {["Content-Type"] = "application/json"}
   local body = nil
   if #lines > 0 then
@@ -153,6 +173,7 @@ def start(*args: str) -> subprocess.Popen[str]:
 def drive_wrk(url: str, method: str, path: str, tokens: Path | None, scripts: Path, seconds: float = SECONDS) -> dict[str, Any]:
     """One wrk run (1 thread, CONNECTIONS connections, `seconds`); its rate and latency percentiles."""
     env = {**os.environ, "BENCH_TOKENS": str(tokens or scripts / "none"), "BENCH_METHOD": method, "BENCH_PATH": path}
+    env["BENCH_MIX"] = " ".join(f"{m} {p}" for m, p in MIX)
     cmd = [
         "wrk",
         "-t1",
@@ -207,14 +228,17 @@ async def client_run(url: str, method: str, lines: list[list[str]], seconds: flo
             i = w
             while time.perf_counter() < stop:
                 i += CONNECTIONS
+                verb, target = MIX[i % len(MIX)] if method == "MIXED" else (method, url)
+                if method == "MIXED":
+                    target = url.removesuffix("mixed") + target.lstrip("/")
                 headers, body = {}, None
                 if lines:
                     token, *receiver = lines[i % len(lines)]
                     headers["Authorization"] = f"Bearer {token}"
-                    if method == "POST":
+                    if verb == "POST":
                         body = {"receiver_id": receiver[0], "content": "hi there"}
                 began = time.perf_counter()
-                async with session.request(method, url, headers=headers, json=body) as resp:
+                async with session.request(verb, target, headers=headers, json=body) as resp:
                     await resp.read()
                     errors += resp.status >= 400
                 latencies.append((time.perf_counter() - began) * 1000)
