@@ -17,7 +17,6 @@ storm with duplicates (on fresh orders). The rate is deliveries answered per sec
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import sys
@@ -28,15 +27,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aiohttp
-from aiohttp import web
-from bench_webhooks import JWT, SECRET, signed_delivery
+from bench_webhooks import JWT, SECRET, buyer, record_orders, serving
 from common import Result, database, scale, table, timed
 
 from truebond import bootstrap
-from truebond.adapters.redis_client import free_port
 from truebond.adapters.stripe_gateway import verify_signature
-from truebond.commands import payments
-from truebond.commands.bus import Context
 from truebond.config import load_settings
 from truebond.logging import configure_logging
 
@@ -46,17 +41,6 @@ CONCURRENCY = scale(32, 4)
 MAX_TRIES = 5
 
 Delivery = tuple[bytes, dict[str, str]]
-
-
-async def orders(unit: Any, first: int, count: int, package: payments.Package) -> list[Delivery]:
-    """Record `count` orders numbered from `first`; their signed success deliveries."""
-    deliveries = []
-    for n in range(first, first + count):
-        user, intent, payment_id = f"{n:032d}", f"pi_storm{n:016d}", f"p{n:031d}"
-        meta = Context(actor="system").meta()
-        await payments.record_order(unit, intent_id=intent, payment_id=payment_id, user_id=user, package=package, meta=meta)
-        deliveries.append(signed_delivery(n, intent, user, payment_id, package))
-    return deliveries
 
 
 async def storm(url: str, deliveries: list[Delivery]) -> tuple[int, int]:
@@ -79,15 +63,10 @@ async def storm(url: str, deliveries: list[Delivery]) -> tuple[int, int]:
     return len(deliveries), retries
 
 
-async def credits_of(db: Any, deliveries: list[Delivery]) -> int:
-    """How many CreditsPurchased events the orders behind `deliveries` produced."""
-    users = [headers_user(body) for body, _ in deliveries]
-    return int(await db["events"].count_documents({"type": "CreditsPurchased", "stream": {"$in": [f"account-{u}" for u in users]}}))
-
-
-def headers_user(body: bytes) -> str:
-    """The buyer named in a delivery's metadata."""
-    return str(json.loads(body)["data"]["object"]["metadata"]["user_id"])
+async def credits_of(db: Any, first: int, count: int) -> int:
+    """How many CreditsPurchased events the buyers of orders first..first+count-1 got."""
+    streams = [f"account-{buyer(n)}" for n in range(first, first + count)]
+    return int(await db["events"].count_documents({"type": "CreditsPurchased", "stream": {"$in": streams}}))
 
 
 async def main() -> None:
@@ -96,20 +75,11 @@ async def main() -> None:
     rng = random.Random(7)
     async with database() as db:
         runtime = await bootstrap.build(settings, db=db, fast_hashing=True)
-        unit = runtime.unit
-        await bootstrap.ensure_indexes(unit)
-        package = payments.PACKAGES["starter"]
-        plain = await orders(unit, 0, EVENTS, package)
-        distinct = await orders(unit, EVENTS, EVENTS, package)
+        await bootstrap.ensure_indexes(runtime.unit)
+        plain = await record_orders(runtime.unit, 0, EVENTS)
+        distinct = await record_orders(runtime.unit, EVENTS, EVENTS)
         mixed = distinct + [rng.choice(distinct) for _ in range(DUPLICATES)]
         rng.shuffle(mixed)
-
-        app = bootstrap.web_app(runtime)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        url = f"http://127.0.0.1:{port}/api/webhooks/stripe"
         retried: dict[str, int] = {}
 
         async def verify_work() -> int:
@@ -117,23 +87,20 @@ async def main() -> None:
                 verify_signature(body, headers["Stripe-Signature"], SECRET, time.time())
             return len(mixed)
 
-        async def run(name: str, deliveries: list[Delivery]) -> int:
-            answered, retries = await storm(url, deliveries)
-            retried[name] = retries
-            return answered
+        async with serving(runtime) as url:
 
-        try:
+            async def run(name: str, deliveries: list[Delivery]) -> int:
+                answered, retried[name] = await storm(url, deliveries)
+                return answered
+
             baseline = await timed("baseline: signature verification only", verify_work)
             rows: list[Result] = [
                 await timed(f"storm: {EVENTS} distinct (c={CONCURRENCY})", lambda: run("plain", plain)),
                 await timed(f"storm: {EVENTS} distinct + {DUPLICATES} duplicates (c={CONCURRENCY})", lambda: run("mixed", mixed)),
             ]
-            for deliveries in (plain, distinct):
-                credited = await credits_of(db, deliveries)
+            for first in (0, EVENTS):
+                credited = await credits_of(db, first, EVENTS)
                 assert credited == EVENTS, f"{credited} credits for {EVENTS} distinct orders"
-        finally:
-            await runner.cleanup()
-            await runtime.close()
     print(table("Stripe webhook storm: deliveries answered per second", rows, baseline, "deliveries"))
     print()
     print(

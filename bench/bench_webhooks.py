@@ -18,7 +18,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -70,6 +73,37 @@ def signed_delivery(n: int, intent: str, user: str, payment_id: str, package: pa
     return body, {"Stripe-Signature": header, "Content-Type": "application/json"}
 
 
+def buyer(n: int) -> str:
+    """The user id of order number `n`."""
+    return f"{n:032d}"
+
+
+async def record_orders(unit: Any, first: int, count: int) -> list[tuple[bytes, dict[str, str]]]:
+    """Record `count` starter-package orders numbered from `first`; their signed success deliveries."""
+    package = payments.PACKAGES["starter"]
+    deliveries = []
+    for n in range(first, first + count):
+        user, intent, payment_id = buyer(n), f"pi_bench{n:016d}", f"p{n:031d}"
+        meta = Context(actor="system").meta()
+        await payments.record_order(unit, intent_id=intent, payment_id=payment_id, user_id=user, package=package, meta=meta)
+        deliveries.append(signed_delivery(n, intent, user, payment_id, package))
+    return deliveries
+
+
+@asynccontextmanager
+async def serving(runtime: bootstrap.Runtime) -> AsyncIterator[str]:
+    """The app on a free local port (closed, with the runtime, at the end); yields the webhook URL."""
+    runner = web.AppRunner(bootstrap.web_app(runtime), access_log=None)
+    await runner.setup()
+    port = free_port()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        yield f"http://127.0.0.1:{port}/api/webhooks/stripe"
+    finally:
+        await runner.cleanup()
+        await runtime.close()
+
+
 async def deliver_all(url: str, deliveries: list[tuple[bytes, dict[str, str]]]) -> int:
     """Post every delivery with CONCURRENCY workers until done or the deadline; returns 200s."""
     stop = time.perf_counter() + DEADLINE_S
@@ -98,14 +132,7 @@ async def main() -> None:
         runtime = await bootstrap.build(settings, db=db, fast_hashing=True)
         unit = runtime.unit
         await bootstrap.ensure_indexes(unit)
-        package = payments.PACKAGES["starter"]
-        deliveries = []
-        for n in range(EVENTS):
-            user, intent, payment_id = f"{n:032d}", f"pi_bench{n:016d}", f"p{n:031d}"
-            await payments.record_order(
-                unit, intent_id=intent, payment_id=payment_id, user_id=user, package=package, meta=Context(actor="system").meta()
-            )
-            deliveries.append(signed_delivery(n, intent, user, payment_id, package))
+        deliveries = await record_orders(unit, 0, EVENTS)
 
         def verify_only() -> int:
             stop = time.perf_counter() + DEADLINE_S
@@ -120,22 +147,13 @@ async def main() -> None:
         async def verify_work() -> int:
             return verify_only()
 
-        app = bootstrap.web_app(runtime)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        url = f"http://127.0.0.1:{port}/api/webhooks/stripe"
-        try:
+        async with serving(runtime) as url:
             baseline = await timed("baseline: signature verification only", verify_work)
             credited = await timed(f"webhook over HTTP, verified + credited (c={CONCURRENCY})", lambda: deliver_all(url, deliveries))
             done = deliveries[: credited.count]
             duplicates = await timed(f"same events redelivered, no-op (c={CONCURRENCY})", lambda: deliver_all(url, done))
             credits = await db["events"].count_documents({"type": "CreditsPurchased"})
             assert credits == credited.count, f"{credits} credits for {credited.count} verified deliveries"
-        finally:
-            await runner.cleanup()
-            await runtime.close()
     rows: list[Result] = [credited, duplicates]
     print(table("Stripe webhooks: verified and credited per second", rows, baseline, "events"))
     print()

@@ -15,12 +15,10 @@ made it, whichever process runs it.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from redis.exceptions import NoScriptError
-
+from truebond.adapters.redis_client import LuaScript
 from truebond.clock import Clock
 
 LEASE_SECONDS = 60.0
@@ -78,30 +76,6 @@ return gone
 """
 
 
-class _Script:
-    """A Lua script sent with EVALSHA once Redis has seen it, EVAL the first time or after a flush.
-
-    (Never SCRIPT LOAD: dev's in-process Redis drops the connection after a NOSCRIPT answer.)
-    """
-
-    def __init__(self, redis: Any, source: str) -> None:
-        self._redis = redis
-        self._source = source
-        self._sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
-        self._cached = False
-
-    async def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run the script with KEYS and ARGV."""
-        if self._cached:
-            try:
-                return await self._redis.evalsha(self._sha, len(keys), *keys, *args)
-            except NoScriptError:
-                self._cached = False
-        result = await self._redis.eval(self._source, len(keys), *keys, *args)
-        self._cached = True
-        return result
-
-
 class Presence:
     """Connection leases in Redis and the online questions profiles and lists ask."""
 
@@ -109,9 +83,9 @@ class Presence:
         self._redis = redis
         self._clock = clock
         self.lease_seconds = lease_seconds
-        self._open = _Script(redis, _OPEN)
-        self._close = _Script(redis, _CLOSE)
-        self._sweep = _Script(redis, _SWEEP)
+        self._open = LuaScript(redis, _OPEN)
+        self._close = LuaScript(redis, _CLOSE)
+        self._sweep = LuaScript(redis, _SWEEP)
 
     def _now_ms(self) -> int:
         return int(self._clock.time() * 1000)

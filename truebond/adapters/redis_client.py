@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -47,7 +48,7 @@ class LuaScript:
         """The script's SHA-1, as EVALSHA names it."""
         return self._sha
 
-    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+    async def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run the script with KEYS and ARGV."""
         if self._cached:
             try:

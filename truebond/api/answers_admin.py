@@ -5,18 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from truebond.api.answers import TRANSACTION
-from truebond.api.shapes import BOOL, DATE, FREE, INT, NUM, STR, TIME, arr, const, extend, map_of, nullable, obj
+from truebond.api.shapes import BOOL, DATE, FREE, INT, NUM, STR, TIME, arr, const, extend, header, map_of, nullable, obj
 
 ADMIN_TOKEN = obj({"access_token": STR, "admin_name": nullable(STR), "admin_role": STR})
 ADMIN_ME = obj({"id": STR, "name": nullable(STR), "email": nullable(STR), "role": STR})
 # The header a two-step (destructive) admin action may carry its confirm_token in.
-CONFIRM_HEADER: dict[str, Any] = {
-    "name": "X-Confirm-Token",
-    "in": "header",
-    "required": False,
-    "description": "The confirm_token of a 409 confirmation_required answer (or send it in the body)",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
-}
+CONFIRM_HEADER = header(
+    "X-Confirm-Token",
+    "The confirm_token of a 409 confirmation_required answer (or send it in the body)",
+    {"type": "string", "minLength": 1, "maxLength": 128},
+)
 
 
 def _page(key: str, item: dict[str, Any]) -> dict[str, Any]:

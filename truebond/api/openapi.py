@@ -18,7 +18,7 @@ import voluptuous_openapi
 from aiohttp import web
 
 from truebond.api.routing import Route
-from truebond.api.shapes import ERROR, ERROR_MEANING
+from truebond.api.shapes import ERROR, ERROR_MEANING, header
 
 OPENAPI_KEY: web.AppKey[dict[str, Any]] = web.AppKey("openapi", dict)
 
@@ -34,13 +34,7 @@ _AUTH_NOTE = {
 _STANDARD_FORMATS = {"date-time", "date", "time", "duration", "email", "uri", "uuid", "ipv4", "ipv6", "binary", "byte", "regex"}
 _WRITES = ("POST", "PUT", "PATCH", "DELETE")
 # Read by the request_context middleware on every route.
-_REQUEST_ID = {
-    "name": "X-Request-ID",
-    "in": "header",
-    "required": False,
-    "description": "Correlation id: kept (and logged) when it is 8-64 letters, digits or dashes, else replaced",
-    "schema": {"type": "string"},
-}
+_REQUEST_ID = header("X-Request-ID", "Correlation id: kept (and logged) when it is 8-64 letters, digits or dashes, else replaced")
 
 
 _FORMAT_NOTES = {
@@ -145,9 +139,9 @@ def edge_statuses(route: Route) -> set[int]:
     statuses = {500, 503}
     limited = route.auth in ("user", "admin", "super") or bool(route.limits) or (route.auth == "public" and route.default_limit)
     if limited:
-        statuses |= {429, 503}
+        statuses.add(429)
     if route.auth in ("user", "admin", "super"):
-        statuses |= {401, 503}
+        statuses.add(401)
     if route.auth in ("admin", "super"):
         statuses.add(403)
     if route.query is not None:

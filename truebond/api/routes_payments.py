@@ -9,6 +9,7 @@ from truebond.adapters.ratelimit import Policy
 from truebond.adapters.stripe_gateway import SignatureError, verify_signature
 from truebond.api import answers
 from truebond.api.routing import Req, Route, json_response
+from truebond.api.shapes import header
 from truebond.api.validation import query_int, read_capped, strict
 from truebond.commands import payments
 from truebond.commands.payments import PlaceOrder, ReceiveStripeEvent
@@ -122,13 +123,9 @@ async def stripe_webhook(req: Req) -> web.StreamResponse:
     return json_response({"received": True, "duplicate": not first})
 
 
-STRIPE_SIGNATURE = {
-    "name": "Stripe-Signature",
-    "in": "header",
-    "required": True,
-    "description": "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<raw body>' with the endpoint secret>",
-    "schema": {"type": "string"},
-}
+STRIPE_SIGNATURE = header(
+    "Stripe-Signature", "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<raw body>' with the endpoint secret>", required=True
+)
 WEBHOOK_BODY = {
     "application/json": {
         "type": "object",

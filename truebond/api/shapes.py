@@ -21,6 +21,11 @@ FREE: Schema = {"type": "object"}
 NULL: Schema = {"type": "null"}
 
 
+def header(name: str, description: str, schema: Schema = STR, *, required: bool = False) -> Schema:
+    """An OpenAPI header parameter a route reads."""
+    return {"name": name, "in": "header", "required": required, "description": description, "schema": schema}
+
+
 def nullable(schema: Schema) -> Schema:
     """`schema` or null (the OpenAPI 3.1 way)."""
     return {"anyOf": [schema, NULL]}
